@@ -1,0 +1,30 @@
+#pragma once
+// Argument checks shared by every op. Each error names the op, the argument,
+// what was expected and what came, so a user can act on it.
+#include <ATen/core/Tensor.h>
+#include <c10/util/ArrayRef.h>
+
+#include <string>
+#include <vector>
+
+namespace torchops {
+
+// float16, bfloat16, float32 or float64.
+void check_floating(const char* op, const char* name, const at::Tensor& t);
+
+// All tensors on one device (a CPU 0-d tensor does not pass as a scalar).
+void check_same_device(
+    const char* op, c10::ArrayRef<const char*> names, c10::ArrayRef<at::Tensor> tensors);
+
+// The broadcast shape of all tensors, or an error naming the first argument
+// whose shape does not broadcast with those before it.
+std::vector<int64_t> broadcast_shape_or_throw(
+    const char* op, c10::ArrayRef<const char*> names, c10::ArrayRef<at::Tensor> tensors);
+
+// A tensor that broadcasts to `shape` without changing it (a gradient, say).
+void check_expandable_to(const char* op, const char* name, const at::Tensor& t, at::IntArrayRef shape);
+
+// True when every tensor is contiguous with the sizes `sizes`.
+bool all_contiguous_with_sizes(c10::ArrayRef<at::Tensor> tensors, at::IntArrayRef sizes);
+
+}  // namespace torchops

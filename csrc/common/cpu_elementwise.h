@@ -1,0 +1,120 @@
+#pragma once
+// One vectorized, multi-threaded elementwise loop for the CPU kernels, driven
+// by TensorIterator (which handles broadcasting, strides and threading).
+//
+// `op` is a generic callable taking std::array<T, NIn> and returning
+// std::array<T, NOut>, for T = the op-math scalar (float for half types) and
+// T = at::vec::Vectorized of it. Inside a TensorIterator chunk, operands that
+// are contiguous or broadcast (stride 0) run the vector code; any other stride
+// runs the scalar code, so strided inputs are never copied.
+#include <ATen/OpMathType.h>
+#include <ATen/TensorIterator.h>
+#include <ATen/cpu/vec/functional.h>
+#include <ATen/cpu/vec/vec.h>
+
+#include <array>
+#include <cstddef>
+#include <utility>
+
+namespace torchops {
+namespace cpu {
+
+// Loads/stores one Vectorized<scalar_t> worth of elements as op-math vectors:
+// one vector for float/double, two float vectors for half/bfloat16.
+template <typename scalar_t>
+struct OpmathVectorIO {
+  using opmath_t = at::opmath_type<scalar_t>;
+  using OpVec = at::vec::Vectorized<opmath_t>;
+  static constexpr int64_t kStep = at::vec::Vectorized<scalar_t>::size();
+  static constexpr int kPieces = kStep / OpVec::size();
+  using Pieces = std::array<OpVec, kPieces>;
+
+  static Pieces load(const char* ptr, bool broadcast) {
+    if (broadcast) {
+      Pieces out;
+      out.fill(OpVec(static_cast<opmath_t>(*reinterpret_cast<const scalar_t*>(ptr))));
+      return out;
+    }
+    if constexpr (kPieces == 1) {
+      return {OpVec::loadu(ptr)};
+    } else {
+      auto [lo, hi] = at::vec::convert_to_float<scalar_t>(at::vec::Vectorized<scalar_t>::loadu(ptr));
+      return {lo, hi};
+    }
+  }
+
+  static void store(char* ptr, const Pieces& v) {
+    if constexpr (kPieces == 1) {
+      v[0].store(ptr);
+    } else {
+      at::vec::convert_from_float<scalar_t>(v[0], v[1]).store(ptr);
+    }
+  }
+};
+
+// The body of a TensorIterator 1-d loop: data/strides hold NOut outputs first,
+// then NIn inputs, all of dtype scalar_t.
+template <typename scalar_t, size_t NOut, size_t NIn, typename Op>
+void elementwise_chunk(char** data, const int64_t* strides, int64_t n, const Op& op) {
+  using IO = OpmathVectorIO<scalar_t>;
+  using opmath_t = typename IO::opmath_t;
+  constexpr int64_t kSize = sizeof(scalar_t);
+
+  bool vectorizable = true;
+  std::array<bool, NIn> broadcast{};
+  for (size_t o = 0; o < NOut; ++o) {
+    vectorizable = vectorizable && strides[o] == kSize;
+  }
+  for (size_t k = 0; k < NIn; ++k) {
+    broadcast[k] = strides[NOut + k] == 0;
+    vectorizable = vectorizable && (broadcast[k] || strides[NOut + k] == kSize);
+  }
+
+  int64_t i = 0;
+  if (vectorizable) {
+    for (; i + IO::kStep <= n; i += IO::kStep) {
+      std::array<typename IO::Pieces, NIn> in;
+      for (size_t k = 0; k < NIn; ++k) {
+        in[k] = IO::load(data[NOut + k] + (broadcast[k] ? 0 : i * kSize), broadcast[k]);
+      }
+      std::array<typename IO::Pieces, NOut> out;
+      for (int p = 0; p < IO::kPieces; ++p) {
+        std::array<typename IO::OpVec, NIn> args;
+        for (size_t k = 0; k < NIn; ++k) {
+          args[k] = in[k][p];
+        }
+        const auto results = op(args);
+        for (size_t o = 0; o < NOut; ++o) {
+          out[o][p] = results[o];
+        }
+      }
+      for (size_t o = 0; o < NOut; ++o) {
+        IO::store(data[o] + i * kSize, out[o]);
+      }
+    }
+  }
+  for (; i < n; ++i) {
+    std::array<opmath_t, NIn> args;
+    for (size_t k = 0; k < NIn; ++k) {
+      args[k] = static_cast<opmath_t>(
+          *reinterpret_cast<const scalar_t*>(data[NOut + k] + i * strides[NOut + k]));
+    }
+    const auto results = op(args);
+    for (size_t o = 0; o < NOut; ++o) {
+      *reinterpret_cast<scalar_t*>(data[o] + i * strides[o]) = static_cast<scalar_t>(results[o]);
+    }
+  }
+}
+
+// Runs `op` over a TensorIterator whose operands all have dtype scalar_t.
+template <typename scalar_t, size_t NOut, size_t NIn, typename Op>
+void elementwise_kernel(at::TensorIteratorBase& iter, const Op& op) {
+  TORCH_INTERNAL_ASSERT(iter.noutputs() == static_cast<int>(NOut));
+  TORCH_INTERNAL_ASSERT(iter.ninputs() == static_cast<int>(NIn));
+  iter.for_each([&op](char** data, const int64_t* strides, int64_t n) {
+    elementwise_chunk<scalar_t, NOut, NIn>(data, strides, n, op);
+  });
+}
+
+}  // namespace cpu
+}  // namespace torchops

@@ -1,0 +1,75 @@
+#pragma once
+// Scalar building blocks shared by the CPU and CUDA kernels. Each one matches
+// the eager PyTorch op it stands for, NaN behaviour and gradient tie rules
+// included, so a fused kernel computes exactly what the eager expression does.
+//
+// The same names are overloaded for at::vec::Vectorized in vec_elementwise.h,
+// so one templated formula serves scalar, vector and device code.
+#include <c10/macros/Macros.h>
+
+#if !defined(__CUDACC__)
+#include "common/vec_elementwise.h"
+#endif
+
+namespace torchops {
+
+template <typename T>
+C10_HOST_DEVICE inline T select(bool mask, T if_true, T if_false) {
+  return mask ? if_true : if_false;
+}
+
+template <typename T>
+C10_HOST_DEVICE inline T negate(T a) {
+  return -a;
+}
+
+// torch.maximum / torch.minimum: a NaN in either argument gives NaN.
+template <typename T>
+C10_HOST_DEVICE inline T maximum_nan(T a, T b) {
+  return (a != a) ? a : ((b != b) ? b : (a > b ? a : b));
+}
+
+template <typename T>
+C10_HOST_DEVICE inline T minimum_nan(T a, T b) {
+  return (a != a) ? a : ((b != b) ? b : (a < b ? a : b));
+}
+
+// torch.clamp(x, min=lo): NaN stays NaN.
+template <typename T>
+C10_HOST_DEVICE inline T clamp_min_nan(T x, T lo) {
+  return select(x < lo, lo, x);
+}
+
+template <typename T>
+struct GradPair {
+  T first;
+  T second;
+};
+
+// Gradient of torch.maximum(a, b), as autograd defines it: a tie splits the
+// gradient in half; with a NaN both sides receive all of it.
+template <typename T>
+C10_HOST_DEVICE inline GradPair<T> maximum_backward(T a, T b, T grad) {
+  const T zero(0);
+  const T half_grad = grad * T(0.5);
+  return {select(a == b, half_grad, select(a < b, zero, grad)),
+          select(a == b, half_grad, select(a > b, zero, grad))};
+}
+
+// Gradient of torch.minimum(a, b): the mirror image of maximum_backward.
+template <typename T>
+C10_HOST_DEVICE inline GradPair<T> minimum_backward(T a, T b, T grad) {
+  const T zero(0);
+  const T half_grad = grad * T(0.5);
+  return {select(a == b, half_grad, select(a > b, zero, grad)),
+          select(a == b, half_grad, select(a < b, zero, grad))};
+}
+
+// Gradient of torch.clamp(x, min=lo): passes where x >= lo (ties pass), zero
+// elsewhere and where x is NaN.
+template <typename T>
+C10_HOST_DEVICE inline T clamp_min_backward(T x, T lo, T grad) {
+  return select(x >= lo, grad, T(0));
+}
+
+}  // namespace torchops

@@ -1,0 +1,34 @@
+"""torchops: fused PyTorch operators in three interchangeable implementations.
+
+    from torchops import ratio_iou
+    iou = ratio_iou(x1, y1, w1, h1, x2, y2, w2, h2)          # backend="auto"
+
+TorchScript, traced models, torch.compile, torch.export and C++ see the ops as
+torch.ops.super_iou.* and torch.ops.super_lstm.*.
+"""
+
+from torchops import _library
+from torchops._backends import (
+    BackendStatus,
+    available_backends,
+    get_backend,
+    set_backend,
+    use_backend,
+)
+
+# Load the op library if it was built; never fails (see available_backends()).
+_library.ensure_loaded(build=False)
+
+from torchops.iou import ratio_iou, ratio_iou_eager  # noqa: E402
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BackendStatus",
+    "available_backends",
+    "get_backend",
+    "ratio_iou",
+    "ratio_iou_eager",
+    "set_backend",
+    "use_backend",
+]

@@ -1,0 +1,127 @@
+"""Which implementation runs: "eager", "script", "native" or "auto".
+
+The choice is process-wide (set_backend, use_backend, or the TORCHOPS_BACKEND
+environment variable) and can be overridden per call with backend=...
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import warnings
+from typing import Callable, Iterator, NamedTuple
+
+import torch
+
+from torchops import _library
+
+BACKENDS = ("eager", "script", "native", "auto")
+_lock = threading.Lock()
+_current = os.environ.get("TORCHOPS_BACKEND", "auto")
+
+
+class BackendStatus(NamedTuple):
+    available: bool
+    reason: str
+
+
+def _validate(name: str) -> str:
+    if name not in BACKENDS:
+        raise ValueError(f"torchops: backend must be one of {', '.join(map(repr, BACKENDS))}, but got {name!r}")
+    return name
+
+
+_validate(_current)
+
+
+def set_backend(name: str) -> None:
+    """Choose the backend for every torchops call in this process."""
+    global _current
+    with _lock:
+        _current = _validate(name)
+
+
+def get_backend() -> str:
+    return _current
+
+
+@contextlib.contextmanager
+def use_backend(name: str) -> Iterator[None]:
+    """Use `name` inside the with-block, then restore the previous choice."""
+    global _current
+    with _lock:
+        previous, _current = _current, _validate(name)
+    try:
+        yield
+    finally:
+        with _lock:
+            _current = previous
+
+
+def _cpu_has_llvm() -> bool:
+    try:
+        return bool(torch._C._llvm_enabled())
+    except AttributeError:
+        return False
+
+
+def available_backends() -> dict[str, BackendStatus]:
+    """What works here, and for what does not, why."""
+    loaded = _library.ensure_loaded(build=True)
+    status = {"eager": BackendStatus(True, "plain PyTorch ops; the reference")}
+    script_note = "TorchScript; fused by NNC on CUDA"
+    if not _cpu_has_llvm():
+        script_note += ", not fused on the CPU (this torch build has no LLVM), where it runs like eager"
+    status["script"] = BackendStatus(True, script_note)
+    if loaded:
+        cuda = _library.has_kernel("super_iou::ratio_iou", "cuda")
+        devices = "CPU and CUDA" if cuda else "CPU only (the library was built without CUDA kernels)"
+        status["native"] = BackendStatus(True, f"hand-written kernels for {devices}; {_library.library_path()}")
+    else:
+        status["native"] = BackendStatus(False, f"the op library could not be loaded: {_library.load_error()}")
+    status["auto"] = BackendStatus(True, "native where it has a kernel for the device, else script on CUDA, else eager")
+    return status
+
+
+def resolve(requested: str | None, op: str, device: torch.device) -> str:
+    """The concrete backend ("eager", "script" or "native") for one call of
+    `op` (e.g. "super_iou::ratio_iou") on `device`."""
+    name = _current if requested is None else _validate(requested)
+    if name in ("eager", "script"):
+        return name
+    native_ok = _library.ensure_loaded(build=True) and _library.has_kernel(op, device.type)
+    if name == "native":
+        if not native_ok:
+            why = _library.load_error() or f"the op library has no {device.type} kernel for {op}"
+            raise RuntimeError(f"torchops: the native backend is not available for {device}: {why}")
+        return "native"
+    if native_ok:
+        return "native"
+    return "script" if device.type == "cuda" else "eager"
+
+
+_scripted: dict[Callable, Callable] = {}
+_warned_deprecation = False
+
+
+def scripted(fn: Callable) -> Callable:
+    """torch.jit.script(fn), compiled once. Where torch deprecates TorchScript,
+    says once, in our words, what to use instead of torch's own warning."""
+    global _warned_deprecation
+    compiled = _scripted.get(fn)
+    if compiled is None:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            compiled = torch.jit.script(fn)
+        deprecated = any(issubclass(w.category, (DeprecationWarning, FutureWarning)) for w in caught)
+        if deprecated and not _warned_deprecation:
+            _warned_deprecation = True
+            warnings.warn(
+                "torchops: the 'script' backend uses TorchScript, which this torch deprecates; "
+                "use backend='native' (or 'auto'), which also works under torch.compile and torch.export",
+                DeprecationWarning,
+                stacklevel=3,
+            )
+        _scripted[fn] = compiled
+    return compiled

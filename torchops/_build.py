@@ -1,0 +1,91 @@
+"""Sources and compiler flags of the op library, shared by setup.py and the
+on-first-use build (torchops._library). Plain Python: importing it loads no
+extension."""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+LIBRARY_NAME = "_C"
+CSRC = Path(__file__).resolve().parent.parent / "csrc"
+
+
+def cuda_requested() -> bool | None:
+    """TORCHOPS_CUDA=1 forces the CUDA kernels, 0 skips them, unset: automatic."""
+    value = os.environ.get("TORCHOPS_CUDA", "").strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    return None
+
+
+def should_build_cuda() -> tuple[bool, str]:
+    """Whether to compile the CUDA kernels here, and why."""
+    import torch
+    from torch.utils.cpp_extension import CUDA_HOME
+
+    requested = cuda_requested()
+    if requested is False:
+        return False, "TORCHOPS_CUDA=0"
+    if torch.version.cuda is None:
+        if requested:
+            raise RuntimeError("TORCHOPS_CUDA=1, but the installed torch has no CUDA support")
+        return False, "the installed torch has no CUDA support"
+    if CUDA_HOME is None:
+        if requested:
+            raise RuntimeError("TORCHOPS_CUDA=1, but no CUDA toolkit (nvcc) was found; set CUDA_HOME")
+        return False, "no CUDA toolkit (nvcc) found"
+    return True, "torch has CUDA and nvcc was found"
+
+
+def sources(with_cuda: bool, root: Path = CSRC) -> list[str]:
+    files = sorted(str(p) for p in root.rglob("*.cpp"))
+    if with_cuda:
+        files += sorted(str(p) for p in root.rglob("*.cu"))
+    return files
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def cpu_isa_flags() -> list[str]:
+    """AVX2 kernels when the build machine has AVX2+FMA+F16C (the library is
+    built where it runs); TORCHOPS_CPU_ISA=default builds portable x86-64 code."""
+    choice = os.environ.get("TORCHOPS_CPU_ISA", "auto").strip().lower()
+    if platform.machine() not in ("x86_64", "AMD64") or choice == "default":
+        return []
+    if choice == "avx2" or {"avx2", "fma", "f16c"} <= _cpu_flags():
+        return ["-mavx2", "-mfma", "-mf16c", "-DCPU_CAPABILITY=AVX2", "-DCPU_CAPABILITY_AVX2"]
+    return []
+
+
+def cxx_flags() -> list[str]:
+    # -ffp-contract=off: no fused multiply-adds the eager reference would not
+    # do, so float32/float64 results match it to the bit.
+    return ["-O3", "-ffp-contract=off", f"-I{CSRC}", *cpu_isa_flags()]
+
+
+def nvcc_flags() -> list[str]:
+    return [
+        "-O3",
+        "--fmad=false",  # same reason as -ffp-contract=off
+        "--expt-relaxed-constexpr",
+        "--extended-lambda",
+        "-lineinfo",
+        f"-I{CSRC}",
+    ]
+
+
+def define_macros(with_cuda: bool) -> list[tuple[str, str | None]]:
+    return [("TORCHOPS_WITH_CUDA", None)] if with_cuda else []

@@ -1,0 +1,59 @@
+"""Argument checks in Python, for the eager/script backends and the fake
+kernels. They raise the same errors as the C++ checks (csrc/common/checks.cpp),
+naming the argument, and work on fake tensors with symbolic shapes."""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+
+FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def check_floating(op: str, name: str, t) -> None:
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{op}: expected {name} to be a tensor, but got {type(t).__name__}")
+    if t.dtype not in FLOAT_DTYPES:
+        raise TypeError(
+            f"{op}: expected {name} to be a float16, bfloat16, float32 or float64 tensor, "
+            f"but got {t.dtype}"
+        )
+
+
+def check_same_device(op: str, names: Sequence[str], tensors: Sequence[torch.Tensor]) -> None:
+    for name, t in zip(names[1:], tensors[1:]):
+        if t.device != tensors[0].device:
+            raise RuntimeError(
+                f"{op}: expected all tensors on one device, but {names[0]} is on "
+                f"{tensors[0].device} and {name} is on {t.device}"
+            )
+
+
+def broadcast_shape(op: str, names: Sequence[str], tensors: Sequence[torch.Tensor]) -> torch.Size:
+    shape = tensors[0].shape
+    for i in range(1, len(tensors)):
+        try:
+            shape = torch.broadcast_shapes(shape, tensors[i].shape)
+        except RuntimeError:
+            raise ValueError(
+                f"{op}: the shape of {names[i]} {list(tensors[i].shape)} does not broadcast with "
+                f"{list(shape)}, the broadcast shape of {names[0]}..{names[i - 1]}"
+            ) from None
+    return shape
+
+
+def check_eps(op: str, eps) -> None:
+    if not isinstance(eps, (int, float)) or isinstance(eps, bool) or math.isnan(eps) or eps < 0:
+        raise ValueError(f"{op}: expected eps to be a non-negative number, but got {eps}")
+
+
+def promoted_dtype(tensors: Sequence[torch.Tensor]) -> torch.dtype:
+    """torch.result_type over many floating tensors: 0-d tensors count only
+    when no tensor has dimensions."""
+    dims = [t.dtype for t in tensors if t.dim() > 0] or [t.dtype for t in tensors]
+    dtype = dims[0]
+    for d in dims[1:]:
+        dtype = torch.promote_types(dtype, d)
+    return dtype
