@@ -84,13 +84,28 @@ def available_backends() -> dict[str, BackendStatus]:
     return status
 
 
+_native_kernels: dict[tuple[str, str], bool] = {}
+
+
+def _has_native(op: str, device_type: str) -> bool:
+    key = (op, device_type)
+    found = _native_kernels.get(key)
+    if found is None:
+        found = _library.ensure_loaded(build=True) and _library.has_kernel(op, device_type)
+        if _library.library_path() is not None:  # cache only once the library is settled
+            _native_kernels[key] = found
+    return found
+
+
 def resolve(requested: str | None, op: str, device: torch.device) -> str:
     """The concrete backend ("eager", "script" or "native") for one call of
     `op` (e.g. "super_iou::ratio_iou") on `device`."""
-    name = _current if requested is None else _validate(requested)
+    name = _current if requested is None else requested
     if name in ("eager", "script"):
         return name
-    native_ok = _library.ensure_loaded(build=True) and _library.has_kernel(op, device.type)
+    if name not in ("native", "auto"):
+        _validate(name)
+    native_ok = _has_native(op, device.type)
     if name == "native":
         if not native_ok:
             why = _library.load_error() or f"the op library has no {device.type} kernel for {op}"
