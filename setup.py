@@ -36,6 +36,7 @@ setup(
             include_dirs=[str(ROOT / "csrc")],
             define_macros=build.define_macros(with_cuda),
             extra_compile_args=extra_compile_args,
+            extra_link_args=build.link_flags(),
             py_limited_api=True,  # no libtorch_python, no Python.h: loadable from C++
         )
     ],

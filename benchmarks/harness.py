@@ -170,3 +170,47 @@ def max_abs_diff(a, b) -> float:
 
 def env_flag(name: str) -> bool:
     return os.environ.get(name, "") not in ("", "0")
+
+
+def measure(report: Report, size: str, mode: str, impls: dict, input_sets: list, run: Callable,
+            bytes_moved: int, device: str, budget_s: float, tolerance: float = 1e-4) -> None:
+    """Times run(fn, inputs) for every implementation, rotating over input_sets;
+    the first implementation's result is the reference of the correctness column."""
+    expected = None
+    for name, fn in impls.items():
+        def call(i, fn=fn):
+            return run(fn, input_sets[i % len(input_sets)])
+
+        for _ in range(3):  # warm up: compilation, TorchScript's profiling runs
+            result = call(0)
+        sync(device)
+        if expected is None:
+            expected = result
+        us = time_calls(call, device, budget_s, max_reps=300)
+        gbs = bytes_moved / (us * 1e-6) / 1e9
+        diff = max_abs_diff(result, expected)
+        report.rows.append(Row(size, name, mode, us, gbs, 100 * gbs / report.copy_gbs,
+                               "ok" if diff <= tolerance else f"max diff {diff:.2g}"))
+        print(f"{report.op} {mode:17s} {size:>12s} {name:14s} {us:11.1f} us {gbs:8.1f} GB/s", flush=True)
+
+
+def fresh_compile(fn: Callable) -> Callable:
+    """torch.compile(fn) for one input shape, after dropping earlier compilations
+    (so no recompile limit makes a later size fall back to eager)."""
+    torch._dynamo.reset()
+    return torch.compile(fn, dynamic=False)
+
+
+def autograd_floor_us(device: str) -> float:
+    """Forward+backward of a trivial op (x * 2, 1000 elements): what the
+    autograd engine alone costs per training call on this machine."""
+    x = torch.rand(1000, device=device, requires_grad=True)
+    g = torch.rand(1000, device=device)
+
+    def call(i):
+        return torch.autograd.grad(x * 2, x, g)
+
+    for _ in range(5):
+        call(0)
+    sync(device)
+    return time_calls(call, device, budget_s=0.5, max_reps=300)

@@ -11,7 +11,7 @@ import torchops
 from torchops import _backends
 from torchops.iou import ratio_iou_eager
 
-from benchmarks.harness import CACHE_BYTES, Report, Row, fmt_size, max_abs_diff, sync, time_calls
+from benchmarks.harness import CACHE_BYTES, Report, fmt_size, fresh_compile, measure
 
 CPU_SIZES = [10**3, 10**5, 10**6, 10**7]
 CUDA_SIZES = [10**3, 10**5, 10**6, 10**7, 10**8]
@@ -31,39 +31,26 @@ def implementations() -> dict:
     return {
         "eager": ratio_iou_eager,
         "script": _backends.scripted(ratio_iou_eager),
-        "compile": torch.compile(ratio_iou_eager, dynamic=False),
+        "compile": fresh_compile(ratio_iou_eager),
         "native": lambda *b: torchops.ratio_iou(*b, backend="native"),
     }
 
 
 def bench(report: Report, device: str, sizes: list[int], budget_s: float) -> None:
-    impls = implementations()
     for n in sizes:
         sets = max(1, min(32, math.ceil(2 * CACHE_BYTES / (n * BYTES_FORWARD))))
+        grad = torch.rand(n, device=device)
         for mode in ("forward", "forward+backward"):
             training = mode != "forward"
-            inputs = [make_boxes(n, device, seed, training) for seed in range(sets)]
-            grad = torch.rand(n, device=device)
-            expected = None
-            for name, fn in impls.items():
-                def call(i, fn=fn):
-                    b = inputs[i % sets]
-                    out = fn(*b)
-                    return (out, torch.autograd.grad(out, b, grad)) if training else out
+            input_sets = [make_boxes(n, device, seed, training) for seed in range(sets)]
 
-                for _ in range(3):  # warm up: compilation, TorchScript profiling runs
-                    result = call(0)
-                sync(device)
-                if expected is None:
-                    expected = result
-                us = time_calls(call, device, budget_s, max_reps=300)
-                bytes_moved = n * (BYTES_TRAINING if training else BYTES_FORWARD)
-                gbs = bytes_moved / (us * 1e-6) / 1e9
-                diff = max_abs_diff(result, expected)
-                report.rows.append(Row(fmt_size(n), name, mode, us, gbs, 100 * gbs / report.copy_gbs,
-                                       "ok" if diff <= 1e-4 else f"max diff {diff:.2g}"))
-                print(f"ratio_iou {mode:17s} n={fmt_size(n):5s} {name:8s} {us:11.1f} us {gbs:8.1f} GB/s", flush=True)
-            del inputs
+            def run(fn, boxes, training=training):
+                out = fn(*boxes)
+                return (out, torch.autograd.grad(out, boxes, grad)) if training else out
+
+            bytes_moved = n * (BYTES_TRAINING if training else BYTES_FORWARD)
+            measure(report, fmt_size(n), mode, implementations(), input_sets, run, bytes_moved, device, budget_s)
+            del input_sets
 
 
 def check_bars(report: Report, device: str) -> None:

@@ -37,9 +37,13 @@ def main(argv=None) -> int:
     budget = args.budget or (0.05 if args.quick else 0.5 if args.device == "cpu" else 0.3)
     copy_gbs = harness.copy_bandwidth_gbs(args.device)
     print(f"{args.device}: copy bandwidth {copy_gbs:.1f} GB/s")
+    floor = harness.autograd_floor_us(args.device)
+    floor_note = (f"Autograd floor: forward+backward of x * 2 on 1000 elements takes {floor:.1f} us here "
+                  "(engine and launch overhead that every implementation's training call pays).")
+    print(floor_note)
     for op in args.ops:
         module = __import__(f"benchmarks.{op}", fromlist=["bench"])
-        report = harness.Report(op, harness.environment(args.device), copy_gbs)
+        report = harness.Report(op, harness.environment(args.device), copy_gbs, notes=[floor_note])
         sizes = module.CUDA_SIZES if args.device == "cuda" else module.CPU_SIZES
         if args.quick:
             sizes = sizes[:2]

@@ -20,6 +20,8 @@ from torchops._backends import (
 _library.ensure_loaded(build=False)
 
 from torchops.iou import ratio_iou, ratio_iou_eager  # noqa: E402
+from torchops.lstm import lstm_cell, lstm_cell_eager  # noqa: E402
+from torchops import nn  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -27,6 +29,9 @@ __all__ = [
     "BackendStatus",
     "available_backends",
     "get_backend",
+    "lstm_cell",
+    "lstm_cell_eager",
+    "nn",
     "ratio_iou",
     "ratio_iou_eager",
     "set_backend",

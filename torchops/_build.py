@@ -70,10 +70,21 @@ def cpu_isa_flags() -> list[str]:
     return []
 
 
+def sanitizer_flags() -> list[str]:
+    """TORCHOPS_SANITIZE=address,undefined builds the CPU code with those
+    sanitizers (run Python with the sanitizer runtime in LD_PRELOAD)."""
+    value = os.environ.get("TORCHOPS_SANITIZE", "").strip()
+    return [f"-fsanitize={value}", "-fno-omit-frame-pointer", "-g"] if value else []
+
+
 def cxx_flags() -> list[str]:
     # -ffp-contract=off: no fused multiply-adds the eager reference would not
     # do, so float32/float64 results match it to the bit.
-    return ["-O3", "-ffp-contract=off", f"-I{CSRC}", *cpu_isa_flags()]
+    return ["-O3", "-ffp-contract=off", f"-I{CSRC}", *cpu_isa_flags(), *sanitizer_flags()]
+
+
+def link_flags() -> list[str]:
+    return sanitizer_flags()
 
 
 def nvcc_flags() -> list[str]:

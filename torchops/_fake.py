@@ -21,6 +21,49 @@ def check_boxes(op: str, boxes, eps) -> tuple[torch.Size, torch.dtype]:
     return _checks.broadcast_shape(op, BOX_NAMES, boxes), _checks.promoted_dtype(boxes)
 
 
+def check_lstm(op: str, input_gates, hidden_gates, cx, b_ih, b_hh) -> tuple[int, int]:
+    """lstm_cell's checks (as csrc/super_lstm/lstm_cell.cpp); returns (batch, hidden)."""
+    for name, t in (("input_gates", input_gates), ("hidden_gates", hidden_gates), ("cx", cx)):
+        _checks.check_floating(op, name, t)
+    if input_gates.dim() not in (1, 2):
+        raise ValueError(f"{op}: expected input_gates of shape [B, 4H] or [4H], but got {list(input_gates.shape)}")
+    width = input_gates.shape[-1]
+    if width % 4 != 0:
+        raise ValueError(
+            f"{op}: expected the last dimension of input_gates to be 4 * hidden_size, "
+            f"but got {width}, which is not a multiple of 4"
+        )
+    if hidden_gates.shape != input_gates.shape:
+        raise ValueError(
+            f"{op}: expected hidden_gates of the shape of input_gates {list(input_gates.shape)}, "
+            f"but got {list(hidden_gates.shape)}"
+        )
+    hidden = width // 4
+    expected_cx = [*input_gates.shape[:-1], hidden]
+    if list(cx.shape) != expected_cx:
+        raise ValueError(
+            f"{op}: expected cx of shape {expected_cx} (input_gates is {list(input_gates.shape)}), "
+            f"but got {list(cx.shape)}"
+        )
+    names, tensors = ["input_gates", "hidden_gates", "cx"], [input_gates, hidden_gates, cx]
+    for name, bias in (("b_ih", b_ih), ("b_hh", b_hh)):
+        if bias is None:
+            continue
+        _checks.check_floating(op, name, bias)
+        if bias.dim() != 1 or bias.shape[0] != width:
+            raise ValueError(f"{op}: expected {name} of shape [{width}] (4 * hidden_size), but got {list(bias.shape)}")
+        names.append(name)
+        tensors.append(bias)
+    _checks.check_same_device(op, names, tensors)
+    for name, t in zip(names[1:], tensors[1:]):
+        if t.dtype != input_gates.dtype:
+            raise TypeError(
+                f"{op}: expected all tensors of one dtype, but input_gates is {input_gates.dtype} "
+                f"and {name} is {t.dtype}"
+            )
+    return (input_gates.shape[0] if input_gates.dim() == 2 else 1), hidden
+
+
 def _registered(qualname: str) -> bool:
     namespace, name = qualname.split("::")
     return hasattr(getattr(torch.ops, namespace), name)
@@ -37,3 +80,24 @@ if _registered("super_iou::ratio_iou"):
     def _ratio_iou_backward_fake(grad, x1, y1, w1, h1, x2, y2, w2, h2, eps):
         shape, dtype = check_boxes("ratio_iou_backward", (x1, y1, w1, h1, x2, y2, w2, h2), eps)
         return [x1.new_empty(shape, dtype=dtype) for _ in range(8)]
+
+
+if _registered("super_lstm::lstm_cell"):
+
+    @torch.library.register_fake("super_lstm::lstm_cell")
+    def _lstm_cell_fake(input_gates, hidden_gates, cx, b_ih=None, b_hh=None):
+        check_lstm("lstm_cell", input_gates, hidden_gates, cx, b_ih, b_hh)
+        return torch.empty_like(cx, memory_format=torch.contiguous_format), torch.empty_like(
+            cx, memory_format=torch.contiguous_format
+        )
+
+    @torch.library.register_fake("super_lstm::_lstm_cell_backward")
+    def _lstm_cell_backward_fake(grad_hy, grad_cy, input_gates, hidden_gates, cx, b_ih, b_hh):
+        check_lstm("lstm_cell_backward", input_gates, hidden_gates, cx, b_ih, b_hh)
+        has_bias = b_ih is not None or b_hh is not None
+        grad_bias = input_gates.new_empty([input_gates.shape[-1] if has_bias else 0])
+        return (
+            torch.empty_like(input_gates, memory_format=torch.contiguous_format),
+            torch.empty_like(cx, memory_format=torch.contiguous_format),
+            grad_bias,
+        )

@@ -48,6 +48,7 @@ def _build_now() -> None:
         sources=_build.sources(with_cuda),
         extra_cflags=_build.cxx_flags() + [f"-D{m}" for m, _ in _build.define_macros(with_cuda)],
         extra_cuda_cflags=_build.nvcc_flags(),
+        extra_ldflags=_build.link_flags(),
         extra_include_paths=[str(_build.CSRC)],
         is_python_module=False,
         verbose=os.environ.get("TORCHOPS_VERBOSE_BUILD") == "1",

@@ -7,6 +7,8 @@
 // so one templated formula serves scalar, vector and device code.
 #include <c10/macros/Macros.h>
 
+#include <cmath>
+
 #if !defined(__CUDACC__)
 #include "common/vec_elementwise.h"
 #endif
@@ -38,6 +40,29 @@ C10_HOST_DEVICE inline T minimum_nan(T a, T b) {
 template <typename T>
 C10_HOST_DEVICE inline T clamp_min_nan(T x, T lo) {
   return select(x < lo, lo, x);
+}
+
+// torch.sigmoid and torch.tanh, computed as ATen computes them.
+template <typename T>
+C10_HOST_DEVICE inline T sigmoid(T x) {
+  return T(1) / (T(1) + std::exp(-x));
+}
+
+template <typename T>
+C10_HOST_DEVICE inline T tanh_(T x) {
+  return std::tanh(x);
+}
+
+// Their gradients in terms of the output y, as ATen's sigmoid_backward and
+// tanh_backward write them.
+template <typename T>
+C10_HOST_DEVICE inline T sigmoid_backward(T grad, T y) {
+  return grad * (T(1) - y) * y;
+}
+
+template <typename T>
+C10_HOST_DEVICE inline T tanh_backward(T grad, T y) {
+  return grad * (T(1) - y * y);
 }
 
 template <typename T>

@@ -30,4 +30,14 @@ inline at::vec::Vectorized<T> minimum_nan(
   return at::vec::minimum(a, b);  // propagates NaN like torch.minimum
 }
 
+template <typename T>
+inline at::vec::Vectorized<T> sigmoid(const at::vec::Vectorized<T>& x) {
+  return (at::vec::Vectorized<T>(T(1)) + x.neg().exp()).reciprocal();
+}
+
+template <typename T>
+inline at::vec::Vectorized<T> tanh_(const at::vec::Vectorized<T>& x) {
+  return x.tanh();
+}
+
 }  // namespace torchops

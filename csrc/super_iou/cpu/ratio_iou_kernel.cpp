@@ -19,9 +19,9 @@ at::Tensor ratio_iou_cpu(
   // Always a contiguous output (the fake kernel promises that layout).
   auto out = at::empty(prepared.shape, prepared.boxes[0].options());
   at::TensorIteratorConfig config;
-  config.add_output(out);
+  config.add_owned_output(out);
   for (const auto& t : prepared.boxes) {
-    config.add_const_input(t);
+    config.add_owned_const_input(t);
   }
   auto iter = config.build();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, iter.common_dtype(), "ratio_iou_cpu", [&] {
@@ -46,11 +46,11 @@ std::vector<at::Tensor> ratio_iou_backward_cpu(
   at::TensorIteratorConfig config;
   for (int i = 0; i < 8; ++i) {
     grads.push_back(at::empty(prepared.shape, prepared.boxes[0].options()));
-    config.add_output(grads.back());
+    config.add_owned_output(grads.back());
   }
   config.add_owned_const_input(grad.to(dtype));
   for (const auto& t : prepared.boxes) {
-    config.add_const_input(t);
+    config.add_owned_const_input(t);
   }
   auto iter = config.build();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, dtype, "ratio_iou_backward_cpu", [&] {

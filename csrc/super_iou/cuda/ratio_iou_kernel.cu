@@ -75,9 +75,9 @@ at::Tensor ratio_iou_cuda(
       return;
     }
     at::TensorIteratorConfig config;
-    config.add_output(out);
+    config.add_owned_output(out);
     for (const auto& t : boxes) {
-      config.add_const_input(t);
+      config.add_owned_const_input(t);
     }
     auto iter = config.build();
     at::native::gpu_kernel(
@@ -127,11 +127,11 @@ std::vector<at::Tensor> ratio_iou_backward_cuda(
     }
     at::TensorIteratorConfig config;
     for (auto& g : grads) {
-      config.add_output(g);
+      config.add_owned_output(g);
     }
-    config.add_const_input(grad_in);
+    config.add_owned_const_input(grad_in);
     for (const auto& t : boxes) {
-      config.add_const_input(t);
+      config.add_owned_const_input(t);
     }
     auto iter = config.build();
     at::native::gpu_kernel_multiple_outputs(

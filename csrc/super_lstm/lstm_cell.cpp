@@ -1,0 +1,121 @@
+// Schema of the super_lstm ops, their C++ entry points and argument checks.
+#include "super_lstm/lstm_cell.h"
+
+#include <ATen/ATen.h>
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <torch/library.h>
+
+#include "common/checks.h"
+
+namespace torchops {
+
+std::tuple<at::Tensor, at::Tensor> lstm_cell(
+    const at::Tensor& input_gates, const at::Tensor& hidden_gates, const at::Tensor& cx,
+    const std::optional<at::Tensor>& b_ih, const std::optional<at::Tensor>& b_hh) {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("super_lstm::lstm_cell", "")
+                       .typed<decltype(lstm_cell)>();
+  return op.call(input_gates, hidden_gates, cx, b_ih, b_hh);
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> _lstm_cell_backward(
+    const at::Tensor& grad_hy, const at::Tensor& grad_cy, const at::Tensor& input_gates,
+    const at::Tensor& hidden_gates, const at::Tensor& cx, const std::optional<at::Tensor>& b_ih,
+    const std::optional<at::Tensor>& b_hh) {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("super_lstm::_lstm_cell_backward", "")
+                       .typed<decltype(_lstm_cell_backward)>();
+  return op.call(grad_hy, grad_cy, input_gates, hidden_gates, cx, b_ih, b_hh);
+}
+
+namespace detail {
+
+LstmArgs check_lstm_args(
+    const char* op, const at::Tensor& input_gates, const at::Tensor& hidden_gates,
+    const at::Tensor& cx, const std::optional<at::Tensor>& b_ih,
+    const std::optional<at::Tensor>& b_hh) {
+  check_floating(op, "input_gates", input_gates);
+  check_floating(op, "hidden_gates", hidden_gates);
+  check_floating(op, "cx", cx);
+  LstmArgs args;
+  args.b_ih = b_ih.value_or(at::Tensor());
+  args.b_hh = b_hh.value_or(at::Tensor());
+
+  const int64_t dim = input_gates.dim();
+  TORCH_CHECK_VALUE(
+      dim == 1 || dim == 2, op, ": expected input_gates of shape [B, 4H] or [4H], but got ",
+      input_gates.sizes());
+  const int64_t width = input_gates.size(-1);
+  TORCH_CHECK_VALUE(
+      width % 4 == 0, op, ": expected the last dimension of input_gates to be 4 * hidden_size, "
+      "but got ", width, ", which is not a multiple of 4");
+  TORCH_CHECK_VALUE(
+      hidden_gates.sizes() == input_gates.sizes(), op,
+      ": expected hidden_gates of the shape of input_gates ", input_gates.sizes(), ", but got ",
+      hidden_gates.sizes());
+  args.hidden = width / 4;
+  args.batched = dim == 2;
+  args.batch = args.batched ? input_gates.size(0) : 1;
+  const auto cx_shape = args.batched ? std::vector<int64_t>{args.batch, args.hidden}
+                                     : std::vector<int64_t>{args.hidden};
+  TORCH_CHECK_VALUE(
+      cx.sizes() == at::IntArrayRef(cx_shape), op, ": expected cx of shape ",
+      at::IntArrayRef(cx_shape), " (input_gates is ", input_gates.sizes(), "), but got ",
+      cx.sizes());
+
+  std::vector<at::Tensor> tensors = {input_gates, hidden_gates, cx};
+  std::vector<const char*> names = {"input_gates", "hidden_gates", "cx"};
+  for (const auto& [bias, name] : {std::pair{args.b_ih, "b_ih"}, std::pair{args.b_hh, "b_hh"}}) {
+    if (!bias.defined()) {
+      continue;
+    }
+    check_floating(op, name, bias);
+    TORCH_CHECK_VALUE(
+        bias.dim() == 1 && bias.size(0) == width, op, ": expected ", name, " of shape [",
+        width, "] (4 * hidden_size), but got ", bias.sizes());
+    tensors.push_back(bias);
+    names.push_back(name);
+  }
+  check_same_device(op, names, tensors);
+  for (size_t i = 1; i < tensors.size(); ++i) {
+    TORCH_CHECK_TYPE(
+        tensors[i].scalar_type() == tensors[0].scalar_type(), op,
+        ": expected all tensors of one dtype, but input_gates is ", tensors[0].scalar_type(),
+        " and ", names[i], " is ", tensors[i].scalar_type());
+  }
+  args.input_gates = input_gates.view({args.batch, width});
+  args.hidden_gates = hidden_gates.view({args.batch, width});
+  args.cx = cx.view({args.batch, args.hidden});
+  return args;
+}
+
+at::Tensor check_state_grad(const char* name, const at::Tensor& grad, const LstmArgs& args) {
+  constexpr const char* op = "lstm_cell_backward";
+  if (!grad.defined()) {  // that output was not used
+    return at::zeros({args.batch, args.hidden}, args.cx.options());
+  }
+  check_floating(op, name, grad);
+  const auto expected = args.batched ? std::vector<int64_t>{args.batch, args.hidden}
+                                     : std::vector<int64_t>{args.hidden};
+  TORCH_CHECK_VALUE(
+      grad.sizes() == at::IntArrayRef(expected), op, ": expected ", name, " of shape ",
+      at::IntArrayRef(expected), ", but got ", grad.sizes());
+  check_same_device(op, {"cx", name}, {args.cx, grad});
+  return grad.to(args.cx.scalar_type()).view({args.batch, args.hidden});
+}
+
+}  // namespace detail
+
+TORCH_LIBRARY(super_lstm, m) {
+  m.set_python_module("torchops._fake");
+  m.def(
+      "lstm_cell(Tensor input_gates, Tensor hidden_gates, Tensor cx, Tensor? b_ih=None, "
+      "Tensor? b_hh=None) -> (Tensor, Tensor)",
+      {at::Tag::pt2_compliant_tag});
+  m.def(
+      "_lstm_cell_backward(Tensor grad_hy, Tensor grad_cy, Tensor input_gates, "
+      "Tensor hidden_gates, Tensor cx, Tensor? b_ih, Tensor? b_hh) -> (Tensor, Tensor, Tensor)",
+      {at::Tag::pt2_compliant_tag});
+}
+
+}  // namespace torchops

@@ -1,0 +1,216 @@
+"""lstm_cell and torchops.nn.LSTMCell: backends agree with eager in values and
+gradients; gradcheck, opcheck, clear errors, drop-in for torch.nn.LSTMCell."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given, strategies as st
+
+import torchops
+from accuracy import assert_as_accurate_as_eager
+
+OP = torch.ops.super_lstm.lstm_cell
+DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+
+
+@st.composite
+def lstm_cases(draw):
+    batch = draw(st.sampled_from([0, 1, 2, 3, 5, 8]))
+    hidden = draw(st.sampled_from([1, 2, 3, 4, 7, 8, 16]))
+    dtype = draw(st.sampled_from(DTYPES))
+    biases = draw(st.sampled_from(["both", "none", "ih", "hh"]))
+    layout = draw(st.sampled_from(["contiguous", "slices", "unbatched"]))
+    scale = draw(st.sampled_from([0.5, 3.0, 20.0]))
+    seed = draw(st.integers(0, 2**31 - 1))
+    return batch, hidden, dtype, biases, layout, scale, seed
+
+
+def make_inputs(case, device):
+    batch, hidden, dtype, biases, layout, scale, seed = case
+    gen = torch.Generator().manual_seed(seed)
+    def r(*shape):
+        return torch.randn(*shape, generator=gen, dtype=torch.float64) * scale
+    if layout == "slices":  # both gate tensors are slices of one [B, 8H] matmul output
+        both = r(batch, 8 * hidden)
+        ig, hg = both[:, : 4 * hidden], both[:, 4 * hidden :]
+    else:
+        ig, hg = r(batch, 4 * hidden), r(batch, 4 * hidden)
+    cx = r(batch, hidden)
+    b_ih = r(4 * hidden) if biases in ("both", "ih") else None
+    b_hh = r(4 * hidden) if biases in ("both", "hh") else None
+    if layout == "unbatched":
+        ig, hg, cx = ig[0] if batch else r(4 * hidden), hg[0] if batch else r(4 * hidden), cx[0] if batch else r(hidden)
+
+    def conv(t):
+        if t is None:
+            return None
+        out = torch.empty_strided(t.shape, t.stride(), dtype=dtype, device=device)
+        return out.copy_(t).requires_grad_()
+    return [conv(t) for t in (ig, hg, cx, b_ih, b_hh)]
+
+
+def run(inputs, backend, grads):
+    hy, cy = torchops.lstm_cell(*inputs, backend=backend)
+    wrt = [t for t in inputs if t is not None]
+    return (hy, cy), torch.autograd.grad((hy, cy), wrt, grads)
+
+
+def compare(case, backend, device):
+    inputs = make_inputs(case, device)
+    (hy, cy), _ = run(inputs, "eager", None) if False else (torchops.lstm_cell(*inputs, backend="eager"), None)
+    gen = torch.Generator().manual_seed(1)
+    grads = tuple(torch.randn(t.shape, generator=gen, dtype=torch.float64).to(t.dtype).to(device) for t in (hy, cy))
+    eager_out, eager_grads = run(inputs, "eager", grads)
+    out, got_grads = run(inputs, backend, grads)
+    ref_inputs = [None if t is None else t.detach().double().requires_grad_() for t in inputs]
+    ref_out, ref_grads = run(ref_inputs, "eager", tuple(g.double() for g in grads))
+    names = ["hy", "cy"] + [n for n, t in zip(["input_gates", "hidden_gates", "cx", "b_ih", "b_hh"], inputs) if t is not None]
+    for name, a, e, r in zip(names, (*out, *got_grads), (*eager_out, *eager_grads), (*ref_out, *ref_grads)):
+        assert a.shape == e.shape and a.dtype == e.dtype, name
+        # float32 math on both sides, different exp/tanh paths: a few ulps of slack
+        assert_as_accurate_as_eager(a, e, r, f"{backend} {name} {case}", ulps=16 * max(1, a.shape[0] if a.dim() == 1 and name.startswith("b_") else 1), slack=2.0)
+
+
+@given(case=lstm_cases())
+def test_native_matches_eager(case, device):
+    compare(case, "native", device)
+
+
+@given(case=lstm_cases())
+def test_script_matches_eager(case, device):
+    compare(case, "script", device)
+
+
+@pytest.mark.parametrize("biases", [True, False])
+def test_gradcheck_float64(biases, device):
+    gen = torch.Generator().manual_seed(0)
+    def r(*s):
+        return torch.randn(*s, generator=gen, dtype=torch.float64).to(device).requires_grad_()
+    inputs = [r(3, 8), r(3, 8), r(3, 2), r(8) if biases else None, r(8) if biases else None]
+    for backend in ("native", "script"):
+        assert torch.autograd.gradcheck(lambda *a: torchops.lstm_cell(*a, backend=backend), inputs)
+
+
+def test_double_backward_is_a_clear_error(device):
+    inputs = [torch.randn(2, 8, dtype=torch.float64, device=device, requires_grad=True) for _ in range(2)]
+    cx = torch.randn(2, 2, dtype=torch.float64, device=device, requires_grad=True)
+    hy, cy = OP(*inputs, cx)
+    (g,) = torch.autograd.grad(hy.sum(), cx, create_graph=True)
+    with pytest.raises(RuntimeError, match="double backward"):
+        torch.autograd.grad(g.sum(), cx)
+
+
+def test_opcheck(device):
+    gen = torch.Generator().manual_seed(2)
+    def r(*s):
+        return torch.randn(*s, generator=gen).to(device).requires_grad_()
+    big = r(3, 16)
+    for args in ([r(3, 8), r(3, 8), r(3, 2), r(8), r(8)], [r(3, 8), r(3, 8), r(3, 2), None, None],
+                 [r(8), r(8), r(2), r(8), None], [big[:, :8], big[:, 8:], r(3, 2), r(8), r(8)],
+                 [r(0, 8), r(0, 8), r(0, 2), r(8), r(8)]):
+        torch.library.opcheck(OP, tuple(args))
+
+
+def test_bias_gradient_is_deterministic(device):
+    gen = torch.Generator().manual_seed(4)
+    inputs = [torch.randn(s, generator=gen).to(device).requires_grad_() for s in [(512, 64), (512, 64), (512, 16), (64,), (64,)]]
+    results = []
+    for _ in range(3):
+        hy, cy = OP(*inputs)
+        results.append(torch.autograd.grad((hy.sum() + cy.sum()), inputs[3])[0])
+    assert all(torch.equal(results[0], r) for r in results[1:])
+
+
+# --- bad input ---------------------------------------------------------------------
+
+def good(device="cpu"):
+    return [torch.randn(3, 8, device=device), torch.randn(3, 8, device=device), torch.randn(3, 2, device=device),
+            torch.randn(8, device=device), torch.randn(8, device=device)]
+
+
+BAD = [
+    (lambda a: a.__setitem__(0, torch.randn(3, 7)), ValueError, "multiple of 4"),
+    (lambda a: a.__setitem__(1, torch.randn(3, 12)), ValueError, "expected hidden_gates of the shape"),
+    (lambda a: a.__setitem__(2, torch.randn(3, 3)), ValueError, "expected cx of shape"),
+    (lambda a: a.__setitem__(3, torch.randn(7)), ValueError, "expected b_ih of shape"),
+    (lambda a: a.__setitem__(4, torch.randn(2, 8)), ValueError, "expected b_hh of shape"),
+    (lambda a: a.__setitem__(2, torch.randn(3, 2, dtype=torch.float64)), TypeError, "cx is torch.float64|cx is Double"),
+    (lambda a: a.__setitem__(0, torch.ones(3, 8, dtype=torch.int64)), TypeError, "expected input_gates to be a float16"),
+    (lambda a: a.__setitem__(0, torch.randn(2, 3, 8)), ValueError, "expected input_gates of shape"),
+]
+
+
+@pytest.mark.parametrize("backend", ["eager", "script", "native"])
+@pytest.mark.parametrize("case", range(len(BAD)))
+def test_rejects_bad_input(backend, case):
+    mutate, error, message = BAD[case]
+    args = good()
+    mutate(args)
+    with pytest.raises(error, match=message):
+        torchops.lstm_cell(*args, backend=backend)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("backend", ["eager", "script", "native"])
+def test_rejects_mixed_devices(backend):
+    args = good("cuda")
+    args[2] = args[2].cpu()
+    with pytest.raises(RuntimeError, match="cx is on cpu"):
+        torchops.lstm_cell(*args, backend=backend)
+
+
+@pytest.mark.parametrize("backend", ["eager", "script", "native"])
+def test_autocast_runs_in_lower_precision(backend, device):
+    dtype = torch.bfloat16 if device == "cpu" else torch.float16
+    args = [t.to(device) for t in good()]
+    with torch.autocast(device, dtype=dtype):
+        hy, cy = torchops.lstm_cell(*args, backend=backend)
+    assert hy.dtype == cy.dtype == dtype
+
+
+# --- the module -------------------------------------------------------------------
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("backend", ["eager", "script", "native"])
+def test_module_is_a_drop_in(bias, backend, device):
+    torch.manual_seed(0)
+    ref = torch.nn.LSTMCell(6, 5, bias=bias, device=device, dtype=torch.float64)
+    cell = torchops.nn.LSTMCell(6, 5, bias=bias, device=device, dtype=torch.float64, backend=backend)
+    assert list(cell.state_dict()) == list(ref.state_dict())
+    cell.load_state_dict(ref.state_dict())
+    x = torch.randn(4, 6, device=device, dtype=torch.float64)
+    h = torch.randn(4, 5, device=device, dtype=torch.float64)
+    c = torch.randn(4, 5, device=device, dtype=torch.float64)
+    for args in ((x, (h, c)), (x,), (x[0], (h[0], c[0]))):
+        expected, got = ref(*args), cell(*args)
+        for e, g in zip(expected, got):
+            torch.testing.assert_close(g, e)
+    loss_ref = sum(t.sum() for t in ref(x, (h, c)))
+    loss = sum(t.sum() for t in cell(x, (h, c)))
+    g_ref = torch.autograd.grad(loss_ref, list(ref.parameters()))
+    g = torch.autograd.grad(loss, list(cell.parameters()))
+    for a, b in zip(g, g_ref):
+        torch.testing.assert_close(a, b)
+
+
+def test_module_initialisation_matches_torch():
+    torch.manual_seed(7)
+    ref = torch.nn.LSTMCell(4, 3)
+    torch.manual_seed(7)
+    cell = torchops.nn.LSTMCell(4, 3)
+    for (n1, p1), (n2, p2) in zip(ref.named_parameters(), cell.named_parameters()):
+        assert n1 == n2 and torch.equal(p1, p2)
+
+
+@pytest.mark.parametrize("mode", ["script", "trace"])
+def test_module_scripted_and_traced_round_trip(mode, device, tmp_path):
+    cell = torchops.nn.LSTMCell(6, 5, device=device)
+    x = torch.randn(4, 6, device=device)
+    state = (torch.randn(4, 5, device=device), torch.randn(4, 5, device=device))
+    compiled = torch.jit.script(cell) if mode == "script" else torch.jit.trace(cell, (x, state))
+    assert "super_lstm::lstm_cell" in str(compiled.graph)
+    torch.jit.save(compiled, str(tmp_path / "cell.pt"))
+    loaded = torch.jit.load(str(tmp_path / "cell.pt"), map_location=device)
+    for e, g in zip(cell(x, state), loaded(x, state)):
+        torch.testing.assert_close(g, e, rtol=0, atol=0)

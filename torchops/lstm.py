@@ -1,0 +1,81 @@
+"""lstm_cell: the pointwise part of an LSTM cell, fused.
+
+The eager function defines the op: gate order i, f, g, o along the last
+dimension (PyTorch's convention), ``gates = input_gates + hidden_gates + b_ih +
+b_hh`` added in that order, activations and cell update as in torch.nn.LSTMCell.
+The script backend is this source compiled by TorchScript; the native kernels
+compute it in one pass (float math for float16/bfloat16 inputs).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+from torchops import _backends, _fake
+
+OP = "super_lstm::lstm_cell"
+
+
+def lstm_cell_eager(
+    input_gates: Tensor,
+    hidden_gates: Tensor,
+    cx: Tensor,
+    b_ih: Optional[Tensor] = None,
+    b_hh: Optional[Tensor] = None,
+) -> tuple[Tensor, Tensor]:
+    """The reference: plain PyTorch ops."""
+    gates = input_gates + hidden_gates
+    if b_ih is not None:
+        gates = gates + b_ih
+    if b_hh is not None:
+        gates = gates + b_hh
+    # gates.chunk(4, -1), written as unbind: TorchScript's symbolic gradient of
+    # chunk returns wrongly shaped gradients once the graph is re-specialized
+    i, f, g, o = gates.unflatten(-1, (4, -1)).unbind(-2)
+    i = torch.sigmoid(i)
+    f = torch.sigmoid(f)
+    g = torch.tanh(g)
+    o = torch.sigmoid(o)
+    cy = f * cx + i * g
+    hy = o * torch.tanh(cy)
+    return hy, cy
+
+
+def lstm_cell(
+    input_gates: Tensor,
+    hidden_gates: Tensor,
+    cx: Tensor,
+    b_ih: Optional[Tensor] = None,
+    b_hh: Optional[Tensor] = None,
+    *,
+    backend: Optional[str] = None,
+) -> tuple[Tensor, Tensor]:
+    """(hy, cy) of an LSTM cell from its gate pre-activations.
+
+    ``input_gates = x @ W_ih^T`` and ``hidden_gates = h @ W_hh^T`` are [B, 4H]
+    (or [4H] unbatched), gate order i, f, g, o; ``cx`` is [B, H] (or [H]); the
+    biases are [4H] or None. All of one floating dtype on one device.
+    Gradients flow to every input (double backward is not supported by the
+    native op). Under autocast the op runs in the autocast dtype, like
+    torch.nn.LSTMCell's own cell.
+    """
+    device = input_gates.device if isinstance(input_gates, Tensor) else torch.device("cpu")
+    impl = _backends.resolve(backend, OP, device)
+    if impl == "native":
+        return torch.ops.super_lstm.lstm_cell.default(input_gates, hidden_gates, cx, b_ih, b_hh)
+    _fake.check_lstm("lstm_cell", input_gates, hidden_gates, cx, b_ih, b_hh)
+    args = (input_gates, hidden_gates, cx, b_ih, b_hh)
+    if torch.is_autocast_enabled(device.type):
+        dtype = torch.get_autocast_dtype(device.type)
+        args = tuple(None if t is None else t.to(dtype) if t.dtype != torch.float64 else t for t in args)
+        with torch.autocast(device.type, enabled=False):
+            return _run_python(impl, args)
+    return _run_python(impl, args)
+
+
+def _run_python(impl: str, args) -> tuple[Tensor, Tensor]:
+    fn = _backends.scripted(lstm_cell_eager) if impl == "script" else lstm_cell_eager
+    return fn(*args)
