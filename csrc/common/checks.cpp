@@ -7,7 +7,7 @@
 namespace torchops {
 
 void check_floating(const char* op, const char* name, const at::Tensor& t) {
-  TORCH_CHECK_VALUE(t.defined(), op, ": expected ", name, " to be a tensor, but got None");
+  TORCH_CHECK(t.defined(), op, ": expected ", name, " to be a tensor, but got None");
   const auto dtype = t.scalar_type();
   TORCH_CHECK_TYPE(
       dtype == at::kHalf || dtype == at::kBFloat16 || dtype == at::kFloat || dtype == at::kDouble,
@@ -36,7 +36,7 @@ std::vector<int64_t> broadcast_shape_or_throw(
       // align trailing dimensions, as broadcasting does
       const int64_t a = d + shape.size() >= ndim ? shape[d + shape.size() - ndim] : 1;
       const int64_t b = d + sizes.size() >= ndim ? sizes[d + sizes.size() - ndim] : 1;
-      TORCH_CHECK_VALUE(
+      TORCH_CHECK(
           a == b || a == 1 || b == 1, op, ": the shape of ", names[i], " ", sizes,
           " does not broadcast with ", at::IntArrayRef(shape), ", the broadcast shape of ",
           names[0], (i > 1 ? ".." : ""), (i > 1 ? names[i - 1] : ""));
@@ -48,7 +48,7 @@ std::vector<int64_t> broadcast_shape_or_throw(
 }
 
 void check_expandable_to(const char* op, const char* name, const at::Tensor& t, at::IntArrayRef shape) {
-  TORCH_CHECK_VALUE(
+  TORCH_CHECK(
       at::is_expandable_to(t.sizes(), shape), op, ": expected ", name, " of shape ", shape,
       " (or one that broadcasts to it), but got ", t.sizes());
 }

@@ -1,6 +1,10 @@
 #pragma once
 // Argument checks shared by every op. Each error names the op, the argument,
 // what was expected and what came, so a user can act on it.
+//
+// Value errors use TORCH_CHECK (Python RuntimeError), not TORCH_CHECK_VALUE:
+// a ValueError thrown from this library crashed the process on torch 2.11
+// (Python 3.12, H200 machine; fine on torch 2.13), not yet understood.
 #include <ATen/core/Tensor.h>
 #include <c10/util/ArrayRef.h>
 

@@ -42,14 +42,14 @@ LstmArgs check_lstm_args(
   args.b_hh = b_hh.value_or(at::Tensor());
 
   const int64_t dim = input_gates.dim();
-  TORCH_CHECK_VALUE(
+  TORCH_CHECK(
       dim == 1 || dim == 2, op, ": expected input_gates of shape [B, 4H] or [4H], but got ",
       input_gates.sizes());
   const int64_t width = input_gates.size(-1);
-  TORCH_CHECK_VALUE(
+  TORCH_CHECK(
       width % 4 == 0, op, ": expected the last dimension of input_gates to be 4 * hidden_size, "
       "but got ", width, ", which is not a multiple of 4");
-  TORCH_CHECK_VALUE(
+  TORCH_CHECK(
       hidden_gates.sizes() == input_gates.sizes(), op,
       ": expected hidden_gates of the shape of input_gates ", input_gates.sizes(), ", but got ",
       hidden_gates.sizes());
@@ -58,7 +58,7 @@ LstmArgs check_lstm_args(
   args.batch = args.batched ? input_gates.size(0) : 1;
   const auto cx_shape = args.batched ? std::vector<int64_t>{args.batch, args.hidden}
                                      : std::vector<int64_t>{args.hidden};
-  TORCH_CHECK_VALUE(
+  TORCH_CHECK(
       cx.sizes() == at::IntArrayRef(cx_shape), op, ": expected cx of shape ",
       at::IntArrayRef(cx_shape), " (input_gates is ", input_gates.sizes(), "), but got ",
       cx.sizes());
@@ -70,7 +70,7 @@ LstmArgs check_lstm_args(
       continue;
     }
     check_floating(op, name, bias);
-    TORCH_CHECK_VALUE(
+    TORCH_CHECK(
         bias.dim() == 1 && bias.size(0) == width, op, ": expected ", name, " of shape [",
         width, "] (4 * hidden_size), but got ", bias.sizes());
     tensors.push_back(bias);
@@ -97,7 +97,7 @@ at::Tensor check_state_grad(const char* name, const at::Tensor& grad, const Lstm
   check_floating(op, name, grad);
   const auto expected = args.batched ? std::vector<int64_t>{args.batch, args.hidden}
                                      : std::vector<int64_t>{args.hidden};
-  TORCH_CHECK_VALUE(
+  TORCH_CHECK(
       grad.sizes() == at::IntArrayRef(expected), op, ": expected ", name, " of shape ",
       at::IntArrayRef(expected), ", but got ", grad.sizes());
   check_same_device(op, {"cx", name}, {args.cx, grad});
