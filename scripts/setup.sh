@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Sets up a virtual environment in .venv with torch, the test tools and
+# torchops built in place (CPU kernels; CUDA kernels too where torch has CUDA
+# and nvcc is found). Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+# torch 2.13.0 is the pinned CPU wheel on our CI machines; use TORCH_SPEC to choose another.
+.venv/bin/python -m pip install -q --upgrade pip setuptools wheel
+.venv/bin/python -m pip install -q "${TORCH_SPEC:-torch==2.13.0}" numpy ninja pytest hypothesis
+.venv/bin/python -m pip install -q --no-build-isolation --no-deps -e .
