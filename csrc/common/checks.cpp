@@ -4,7 +4,23 @@
 #include <ATen/ExpandUtils.h>
 #include <c10/util/Exception.h>
 
+#include <cstdio>
+
 namespace torchops {
+
+std::string format_shape(at::IntArrayRef shape) {
+  std::string text = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    text += (i == 0 ? "" : ", ") + std::to_string(shape[i]);
+  }
+  return text + "]";
+}
+
+std::string format_number(double value) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof(buffer), "%g", value);
+  return buffer;
+}
 
 void check_floating(const char* op, const char* name, const at::Tensor& t) {
   TORCH_CHECK(t.defined(), op, ": expected ", name, " to be a tensor, but got None");
@@ -37,8 +53,8 @@ std::vector<int64_t> broadcast_shape_or_throw(
       const int64_t a = d + shape.size() >= ndim ? shape[d + shape.size() - ndim] : 1;
       const int64_t b = d + sizes.size() >= ndim ? sizes[d + sizes.size() - ndim] : 1;
       TORCH_CHECK(
-          a == b || a == 1 || b == 1, op, ": the shape of ", names[i], " ", sizes,
-          " does not broadcast with ", at::IntArrayRef(shape), ", the broadcast shape of ",
+          a == b || a == 1 || b == 1, op, ": the shape of ", names[i], " ", format_shape(sizes),
+          " does not broadcast with ", format_shape(shape), ", the broadcast shape of ",
           names[0], (i > 1 ? ".." : ""), (i > 1 ? names[i - 1] : ""));
       merged[d] = a == 1 ? b : a;
     }
@@ -49,8 +65,8 @@ std::vector<int64_t> broadcast_shape_or_throw(
 
 void check_expandable_to(const char* op, const char* name, const at::Tensor& t, at::IntArrayRef shape) {
   TORCH_CHECK(
-      at::is_expandable_to(t.sizes(), shape), op, ": expected ", name, " of shape ", shape,
-      " (or one that broadcasts to it), but got ", t.sizes());
+      at::is_expandable_to(t.sizes(), shape), op, ": expected ", name, " of shape ", format_shape(shape),
+      " (or one that broadcasts to it), but got ", format_shape(t.sizes()));
 }
 
 bool all_contiguous_with_sizes(c10::ArrayRef<at::Tensor> tensors, at::IntArrayRef sizes) {

@@ -2,9 +2,12 @@
 // Argument checks shared by every op. Each error names the op, the argument,
 // what was expected and what came, so a user can act on it.
 //
-// Value errors use TORCH_CHECK (Python RuntimeError), not TORCH_CHECK_VALUE:
-// a ValueError thrown from this library crashed the process on torch 2.11
-// (Python 3.12, H200 machine; fine on torch 2.13), not yet understood.
+// Value errors use TORCH_CHECK (Python RuntimeError), not TORCH_CHECK_VALUE.
+//
+// Numbers and shapes in messages go through format_shape / format_number, not
+// through c10::str's std::ostream: on torch 2.11 (Python 3.12, GPU machine)
+// every error of ours that streamed a number crashed the process, while those
+// streaming only strings did not (fine on torch 2.13 and under ASan here).
 #include <ATen/core/Tensor.h>
 #include <c10/util/ArrayRef.h>
 
@@ -12,6 +15,12 @@
 #include <vector>
 
 namespace torchops {
+
+// "[2, 3]", like at::IntArrayRef's operator<<, without an ostream.
+std::string format_shape(at::IntArrayRef shape);
+
+// A double as printf's "%g" writes it ("-1", "nan", "1e-05").
+std::string format_number(double value);
 
 // float16, bfloat16, float32 or float64.
 void check_floating(const char* op, const char* name, const at::Tensor& t);

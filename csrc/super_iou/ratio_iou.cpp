@@ -41,7 +41,7 @@ const std::array<const char*, 8> kBoxArgNames = {"x1", "y1", "w1", "h1", "x2", "
 PreparedBoxes prepare_boxes(const char* op, const BoxTensors& boxes, double eps) {
   TORCH_CHECK(
       !std::isnan(eps) && eps >= 0, op, ": expected eps to be a non-negative number, but got ",
-      eps);
+      format_number(eps));
   for (size_t i = 0; i < boxes.size(); ++i) {
     check_floating(op, kBoxArgNames[i], boxes[i]);
   }

@@ -44,15 +44,15 @@ LstmArgs check_lstm_args(
   const int64_t dim = input_gates.dim();
   TORCH_CHECK(
       dim == 1 || dim == 2, op, ": expected input_gates of shape [B, 4H] or [4H], but got ",
-      input_gates.sizes());
+      format_shape(input_gates.sizes()));
   const int64_t width = input_gates.size(-1);
   TORCH_CHECK(
       width % 4 == 0, op, ": expected the last dimension of input_gates to be 4 * hidden_size, "
-      "but got ", width, ", which is not a multiple of 4");
+      "but got ", std::to_string(width), ", which is not a multiple of 4");
   TORCH_CHECK(
       hidden_gates.sizes() == input_gates.sizes(), op,
-      ": expected hidden_gates of the shape of input_gates ", input_gates.sizes(), ", but got ",
-      hidden_gates.sizes());
+      ": expected hidden_gates of the shape of input_gates ", format_shape(input_gates.sizes()),
+      ", but got ", format_shape(hidden_gates.sizes()));
   args.hidden = width / 4;
   args.batched = dim == 2;
   args.batch = args.batched ? input_gates.size(0) : 1;
@@ -60,8 +60,8 @@ LstmArgs check_lstm_args(
                                      : std::vector<int64_t>{args.hidden};
   TORCH_CHECK(
       cx.sizes() == at::IntArrayRef(cx_shape), op, ": expected cx of shape ",
-      at::IntArrayRef(cx_shape), " (input_gates is ", input_gates.sizes(), "), but got ",
-      cx.sizes());
+      format_shape(cx_shape), " (input_gates is ", format_shape(input_gates.sizes()),
+      "), but got ", format_shape(cx.sizes()));
 
   std::vector<at::Tensor> tensors = {input_gates, hidden_gates, cx};
   std::vector<const char*> names = {"input_gates", "hidden_gates", "cx"};
@@ -72,7 +72,7 @@ LstmArgs check_lstm_args(
     check_floating(op, name, bias);
     TORCH_CHECK(
         bias.dim() == 1 && bias.size(0) == width, op, ": expected ", name, " of shape [",
-        width, "] (4 * hidden_size), but got ", bias.sizes());
+        std::to_string(width), "] (4 * hidden_size), but got ", format_shape(bias.sizes()));
     tensors.push_back(bias);
     names.push_back(name);
   }
@@ -99,7 +99,7 @@ at::Tensor check_state_grad(const char* name, const at::Tensor& grad, const Lstm
                                      : std::vector<int64_t>{args.hidden};
   TORCH_CHECK(
       grad.sizes() == at::IntArrayRef(expected), op, ": expected ", name, " of shape ",
-      at::IntArrayRef(expected), ", but got ", grad.sizes());
+      format_shape(expected), ", but got ", format_shape(grad.sizes()));
   check_same_device(op, {"cx", name}, {args.cx, grad});
   return grad.to(args.cx.scalar_type()).view({args.batch, args.hidden});
 }
