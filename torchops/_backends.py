@@ -101,19 +101,59 @@ def resolve(requested: str | None, op: str, device: torch.device) -> str:
     """The concrete backend ("eager", "script" or "native") for one call of
     `op` (e.g. "super_iou::ratio_iou") on `device`."""
     name = _current if requested is None else requested
+    if torch.compiler.is_compiling():
+        # Dynamo reads _current (and guards on it); the choice itself is made
+        # once, outside the graph, and is a constant of the compiled code.
+        return _resolve_while_compiling(name, op, device.type, torch.compiler.is_exporting())
+    # "auto" prefers the op itself; a traced model then records the op, not a
+    # frozen copy of its math
+    return _resolve(name, op, device.type, auto_prefers="native")
+
+
+# Under torch.compile, "auto" is what the benchmarks' "compiled model" rows
+# measured faster for a model that uses the op (benchmarks/results/*):
+# "native" keeps our kernel as one opaque call, "eager" lets Inductor fuse the
+# op's math with its neighbours. Under torch.export (and tracing) "auto" is
+# always "native", so the exported program keeps the op.
+AUTO_UNDER_COMPILE = {
+    ("super_iou::ratio_iou", "cpu"): "native",
+    ("super_iou::ratio_iou", "cuda"): "native",
+    ("super_lstm::lstm_cell", "cpu"): "native",
+    ("super_lstm::lstm_cell", "cuda"): "native",
+}
+
+
+@torch.compiler.assume_constant_result
+def _resolve_while_compiling(name: str, op: str, device_type: str, exporting: bool) -> str:
+    prefers = "native" if exporting else AUTO_UNDER_COMPILE.get((op, device_type), "native")
+    return _resolve(name, op, device_type, auto_prefers=prefers)
+
+
+def _resolve(name: str, op: str, device_type: str, auto_prefers: str) -> str:
     if name in ("eager", "script"):
         return name
     if name not in ("native", "auto"):
         _validate(name)
-    native_ok = _has_native(op, device.type)
+    native_ok = _has_native(op, device_type)
     if name == "native":
         if not native_ok:
-            why = _library.load_error() or f"the op library has no {device.type} kernel for {op}"
-            raise RuntimeError(f"torchops: the native backend is not available for {device}: {why}")
+            why = _library.load_error() or f"the op library has no {device_type} kernel for {op}"
+            raise RuntimeError(f"torchops: the native backend is not available for {device_type}: {why}")
         return "native"
-    if native_ok:
+    if native_ok and auto_prefers == "native":
         return "native"
-    return "script" if device.type == "cuda" else "eager"
+    if auto_prefers == "eager" or device_type != "cuda":
+        return "eager"
+    return "script"
+
+
+def python_implementation(impl: str, eager_fn: Callable) -> Callable:
+    """The function that runs backend `impl` ("eager" or "script") of an op
+    defined by `eager_fn`. Under torch.compile both are the Python source:
+    Dynamo traces a TorchScript function's source anyway."""
+    if impl == "script" and not torch.compiler.is_compiling():
+        return scripted(eager_fn)
+    return eager_fn
 
 
 _scripted: dict[Callable, Callable] = {}
@@ -136,7 +176,15 @@ def scripted(fn: Callable) -> Callable:
                 "torchops: the 'script' backend uses TorchScript, which this torch deprecates; "
                 "use backend='native' (or 'auto'), which also works under torch.compile and torch.export",
                 DeprecationWarning,
-                stacklevel=3,
+                stacklevel=5,  # the user's call of torchops.ratio_iou / lstm_cell
             )
         _scripted[fn] = compiled
     return compiled
+
+
+def script_as_op(fn: Callable, op: str) -> None:
+    """Make TorchScript compile calls of the Python function `fn` to the
+    registered op `op` (as it does for torch.* functions and aten ops)."""
+    from torch.jit import _builtins
+
+    _builtins._register_builtin(fn, op)

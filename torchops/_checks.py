@@ -4,7 +4,6 @@ naming the argument, and work on fake tensors with symbolic shapes."""
 
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import torch
@@ -45,7 +44,8 @@ def broadcast_shape(op: str, names: Sequence[str], tensors: Sequence[torch.Tenso
 
 
 def check_eps(op: str, eps) -> None:
-    if not isinstance(eps, (int, float)) or isinstance(eps, bool) or math.isnan(eps) or eps < 0:
+    # eps != eps is the NaN test that also works on Dynamo's symbolic floats
+    if not isinstance(eps, (int, float)) or isinstance(eps, bool) or eps != eps or eps < 0:
         raise ValueError(f"{op}: expected eps to be a non-negative number, but got {eps}")
 
 

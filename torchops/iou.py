@@ -73,5 +73,11 @@ def ratio_iou(
 
 
 def _run_python(impl: str, boxes, eps: float) -> Tensor:
-    fn = _backends.scripted(ratio_iou_eager) if impl == "script" else ratio_iou_eager
+    fn = _backends.python_implementation(impl, ratio_iou_eager)
     return fn(*boxes, float(eps))
+
+
+# In torch.jit.script-ed code, torchops.ratio_iou(...) compiles to the op
+# itself (TorchScript cannot take the keyword-only backend argument), which is
+# what a saved model and C++ programs then run.
+_backends.script_as_op(ratio_iou, "super_iou::ratio_iou")

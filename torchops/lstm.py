@@ -77,5 +77,9 @@ def lstm_cell(
 
 
 def _run_python(impl: str, args) -> tuple[Tensor, Tensor]:
-    fn = _backends.scripted(lstm_cell_eager) if impl == "script" else lstm_cell_eager
+    fn = _backends.python_implementation(impl, lstm_cell_eager)
     return fn(*args)
+
+
+# In torch.jit.script-ed code, torchops.lstm_cell(...) compiles to the op.
+_backends.script_as_op(lstm_cell, "super_lstm::lstm_cell")
