@@ -7,6 +7,8 @@ TorchScript, traced models, torch.compile, torch.export and C++ see the ops as
 torch.ops.super_iou.* and torch.ops.super_lstm.*.
 """
 
+from __future__ import annotations
+
 from torchops import _library
 from torchops._backends import (
     BackendStatus,
@@ -25,10 +27,19 @@ from torchops import nn  # noqa: E402
 
 __version__ = "0.1.0"
 
+
+def library_path() -> str | None:
+    """The op library's file, for C++ programs to link or dlopen (built now if
+    it was not); None where it cannot be loaded (available_backends() says why)."""
+    _library.ensure_loaded(build=True)
+    return _library.library_path()
+
+
 __all__ = [
     "BackendStatus",
     "available_backends",
     "get_backend",
+    "library_path",
     "lstm_cell",
     "lstm_cell_eager",
     "nn",

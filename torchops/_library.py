@@ -38,11 +38,13 @@ def _load(path: Path) -> None:
 
 def _build_now() -> None:
     """Build the library with ninja for this torch and load it."""
-    from torch.utils.cpp_extension import load
+    from torch.utils.cpp_extension import get_default_build_root, load
 
     if not _build.CSRC.is_dir():
         raise RuntimeError(f"the C++ sources are not here ({_build.CSRC}); reinstall torchops")
     with_cuda, _ = _build.should_build_cuda()
+    build_directory = Path(get_default_build_root()) / "torchops_C"
+    build_directory.mkdir(parents=True, exist_ok=True)
     load(
         name="torchops_C",
         sources=_build.sources(with_cuda),
@@ -50,10 +52,11 @@ def _build_now() -> None:
         extra_cuda_cflags=_build.nvcc_flags(),
         extra_ldflags=_build.link_flags(),
         extra_include_paths=[str(_build.CSRC)],
+        build_directory=str(build_directory),
         is_python_module=False,
         verbose=os.environ.get("TORCHOPS_VERBOSE_BUILD") == "1",
     )
-    _state["path"] = "built on first use (torch.utils.cpp_extension.load)"
+    _state["path"] = str(build_directory / "torchops_C.so")
     _state["error"] = None
 
 
@@ -85,6 +88,8 @@ def ensure_loaded(build: bool = True) -> bool:
 
 
 def library_path() -> str | None:
+    """The op library loaded into this process (for C++ programs to link or
+    dlopen), or None where it could not be loaded."""
     return _state["path"]
 
 
