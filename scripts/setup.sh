@@ -8,5 +8,5 @@ PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 # torch 2.13.0 is the pinned CPU wheel on our CI machines; use TORCH_SPEC to choose another.
 .venv/bin/python -m pip install -q --upgrade pip setuptools wheel
-.venv/bin/python -m pip install -q "${TORCH_SPEC:-torch==2.13.0}" numpy ninja pytest hypothesis
+.venv/bin/python -m pip install -q "${TORCH_SPEC:-torch==2.13.0}" numpy ninja cmake pytest hypothesis onnx onnxscript onnxruntime
 .venv/bin/python -m pip install -q --no-build-isolation --no-deps -e .

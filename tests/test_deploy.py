@@ -100,17 +100,21 @@ def cmake_prefix_path() -> str:
 @pytest.fixture(scope="session")
 def cpp_demo(tmp_path_factory) -> Path:
     """examples/cpp built with CMake against this torch and this op library."""
-    if shutil.which("cmake") is None:
+    def tool(name):  # the virtual environment's own first (pip installs cmake and ninja there)
+        return shutil.which(name, path=os.path.dirname(sys.executable)) or shutil.which(name)
+
+    cmake, ninja = tool("cmake"), tool("ninja")
+    if cmake is None:
         pytest.fail("cmake is needed to build examples/cpp (scripts/setup.sh installs it)")
     build = tmp_path_factory.mktemp("cpp_build")
     library = torchops.library_path()
     assert library is not None, torchops.available_backends()["native"].reason
-    configure = ["cmake", "-S", str(ROOT / "examples" / "cpp"), "-B", str(build),
+    configure = [cmake, "-S", str(ROOT / "examples" / "cpp"), "-B", str(build),
                  f"-DCMAKE_PREFIX_PATH={cmake_prefix_path()}", f"-DTORCHOPS_LIBRARY={library}",
                  "-DCMAKE_BUILD_TYPE=Release"]
-    if shutil.which("ninja"):
-        configure += ["-G", "Ninja"]
-    for command in (configure, ["cmake", "--build", str(build), "--parallel"]):
+    if ninja:
+        configure += ["-G", "Ninja", f"-DCMAKE_MAKE_PROGRAM={ninja}"]
+    for command in (configure, [cmake, "--build", str(build), "--parallel"]):
         done = subprocess.run(command, capture_output=True, text=True)
         assert done.returncode == 0, f"{' '.join(command)}\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
     return build / "torchops_demo"
