@@ -125,7 +125,10 @@ class Report:
             "|---|---|---|---:|---:|---:|---|",
         ]
         for r in self.rows:
-            lines.append(f"| {r.size} | {r.mode} | {r.impl} | {r.us:.1f} | {r.gbs:.1f} | {r.pct_copy:.0f}% | {r.correct} |")
+            bandwidth = "-" if r.gbs != r.gbs else f"{r.gbs:.1f} | {r.pct_copy:.0f}%"
+            if bandwidth == "-":
+                bandwidth = "- | -"
+            lines.append(f"| {r.size} | {r.mode} | {r.impl} | {r.us:.1f} | {bandwidth} | {r.correct} |")
         if self.bars:
             lines += ["", "| bar | measured | limit | pass |", "|---|---:|---:|---|"]
             for b in self.bars:
@@ -141,7 +144,7 @@ class Report:
         stem = directory / f"{self.op}-{tag}"
         data = {
             "op": self.op, "env": self.env, "copy_gbs": self.copy_gbs,
-            "rows": [r.__dict__ for r in self.rows], "bars": self.bars, "notes": self.notes,
+            "rows": [{k: (None if v != v else v) for k, v in r.__dict__.items()} for r in self.rows], "bars": self.bars, "notes": self.notes,
         }
         stem.with_suffix(".json").write_text(json.dumps(data, indent=1) + "\n")
         stem.with_suffix(".md").write_text(self.to_markdown())
@@ -187,7 +190,7 @@ def measure(report: Report, size: str, mode: str, impls: dict, input_sets: list,
         if expected is None:
             expected = result
         us = time_calls(call, device, budget_s, max_reps=300)
-        gbs = bytes_moved / (us * 1e-6) / 1e9
+        gbs = bytes_moved / (us * 1e-6) / 1e9 if bytes_moved else float("nan")  # nan: not counted
         diff = max_abs_diff(result, expected)
         report.rows.append(Row(size, name, mode, us, gbs, 100 * gbs / report.copy_gbs,
                                "ok" if diff <= tolerance else f"max diff {diff:.2g}"))

@@ -21,7 +21,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--ops", nargs="+", default=["ratio_iou", "lstm_cell"])
+    parser.add_argument("--ops", nargs="+", default=["ratio_iou", "lstm_cell", "compiled_models"])
     parser.add_argument("--quick", action="store_true", help="small sizes and short budgets (a smoke test)")
     parser.add_argument("--budget", type=float, default=None, help="seconds of timing per measurement")
     parser.add_argument("--out", type=Path, default=RESULTS)
