@@ -48,3 +48,20 @@ def pytest_report_header(config):
     lines = [f"torch {torch.__version__}, CUDA available: {torch.cuda.is_available()}"]
     lines += [f"torchops backend {k}: {v.available} ({v.reason})" for k, v in status.items()]
     return lines
+
+
+# Figures a test wants in the run's summary (fuzz case counts, memory growth):
+# report(line) appends, and pytest prints them at the end.
+REPORT_LINES: list[str] = []
+
+
+@pytest.fixture
+def report():
+    return REPORT_LINES.append
+
+
+def pytest_terminal_summary(terminalreporter):
+    if REPORT_LINES:
+        terminalreporter.section("torchops figures")
+        for line in REPORT_LINES:
+            terminalreporter.write_line(line)

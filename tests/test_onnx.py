@@ -20,6 +20,7 @@ from models import example_inputs, make_models  # noqa: E402
 @pytest.mark.parametrize("name", ["box_matcher", "sequence_model"])
 def test_onnx_export_runs_in_onnxruntime(name, tmp_path):
     model, inputs = make_models()[name], example_inputs()[name]
+    model.eval()
     program = torch.onnx.export(model, inputs, dynamo=True,
                                 custom_translation_table=torchops.onnx.custom_translation_table())
     path = tmp_path / f"{name}.onnx"

@@ -11,9 +11,13 @@ import torch
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
-def check_floating(op: str, name: str, t) -> None:
+def check_is_tensor(op: str, name: str, t) -> None:
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"{op}: expected {name} to be a tensor, but got {type(t).__name__}")
+
+
+def check_floating(op: str, name: str, t) -> None:
+    check_is_tensor(op, name, t)
     if t.dtype not in FLOAT_DTYPES:
         raise TypeError(
             f"{op}: expected {name} to be a float16, bfloat16, float32 or float64 tensor, "

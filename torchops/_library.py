@@ -102,5 +102,5 @@ def has_kernel(op: str, device_type: str) -> bool:
     for the device type ('cpu', 'cuda')."""
     if _state["path"] is None:
         return False
-    key = {"cpu": "CPU", "cuda": "CUDA"}.get(device_type)
+    key = {"cpu": "CPU", "cuda": "CUDA", "meta": "Meta"}.get(device_type)
     return key is not None and torch._C._dispatch_has_kernel_for_dispatch_key(op, key)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from torchops import _backends, _fake
+from torchops import _backends, _checks, _fake
 
 OP = "super_iou::ratio_iou"
 
@@ -60,7 +60,10 @@ def ratio_iou(
     overflow float16), whichever backend runs it.
     """
     boxes = (x1, y1, w1, h1, x2, y2, w2, h2)
-    device = x1.device if isinstance(x1, Tensor) else torch.device("cpu")
+    for name, box in zip(_fake.BOX_NAMES, boxes):  # before the op sees None as "no tensor"
+        _checks.check_is_tensor("ratio_iou", name, box)
+    _checks.check_eps("ratio_iou", eps)  # the op's schema would take True as 1.0
+    device = x1.device
     impl = _backends.resolve(backend, OP, device)
     if impl == "native":
         return _native(*boxes, eps)

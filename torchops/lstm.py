@@ -14,7 +14,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from torchops import _backends, _fake
+from torchops import _backends, _checks, _fake
 
 OP = "super_lstm::lstm_cell"
 
@@ -62,7 +62,9 @@ def lstm_cell(
     native op). Under autocast the op runs in the autocast dtype, like
     torch.nn.LSTMCell's own cell.
     """
-    device = input_gates.device if isinstance(input_gates, Tensor) else torch.device("cpu")
+    for name, t in (("input_gates", input_gates), ("hidden_gates", hidden_gates), ("cx", cx)):
+        _checks.check_is_tensor("lstm_cell", name, t)
+    device = input_gates.device
     impl = _backends.resolve(backend, OP, device)
     if impl == "native":
         return torch.ops.super_lstm.lstm_cell.default(input_gates, hidden_gates, cx, b_ih, b_hh)

@@ -22,6 +22,12 @@ std::string format_number(double value) {
   return buffer;
 }
 
+void check_defined(const char* op, c10::ArrayRef<const char*> names, c10::ArrayRef<at::Tensor> tensors) {
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    TORCH_CHECK(tensors[i].defined(), op, ": expected ", names[i], " to be a tensor, but got None");
+  }
+}
+
 void check_floating(const char* op, const char* name, const at::Tensor& t) {
   TORCH_CHECK(t.defined(), op, ": expected ", name, " to be a tensor, but got None");
   const auto dtype = t.scalar_type();

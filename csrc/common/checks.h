@@ -22,6 +22,10 @@ std::string format_shape(at::IntArrayRef shape);
 // A double as printf's "%g" writes it ("-1", "nan", "1e-05").
 std::string format_number(double value);
 
+// Every tensor defined (not None). Autograd kernels call it first: building
+// the autograd node reads each input's device, which an undefined tensor lacks.
+void check_defined(const char* op, c10::ArrayRef<const char*> names, c10::ArrayRef<at::Tensor> tensors);
+
 // float16, bfloat16, float32 or float64.
 void check_floating(const char* op, const char* name, const at::Tensor& t);
 

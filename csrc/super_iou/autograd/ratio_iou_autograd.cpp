@@ -4,6 +4,7 @@
 #include <torch/autograd.h>
 #include <torch/library.h>
 
+#include "common/checks.h"
 #include "super_iou/ratio_iou.h"
 
 namespace torchops {
@@ -63,6 +64,7 @@ at::Tensor ratio_iou_autograd(
     const at::Tensor& x1, const at::Tensor& y1, const at::Tensor& w1, const at::Tensor& h1,
     const at::Tensor& x2, const at::Tensor& y2, const at::Tensor& w2, const at::Tensor& h2,
     double eps) {
+  check_defined("ratio_iou", detail::kBoxArgNames, {x1, y1, w1, h1, x2, y2, w2, h2});
   return RatioIouFunction::apply(x1, y1, w1, h1, x2, y2, w2, h2, eps);
 }
 
@@ -71,6 +73,8 @@ std::vector<at::Tensor> ratio_iou_backward_autograd(
     const at::Tensor& x1, const at::Tensor& y1, const at::Tensor& w1, const at::Tensor& h1,
     const at::Tensor& x2, const at::Tensor& y2, const at::Tensor& w2, const at::Tensor& h2,
     double eps) {
+  check_defined("ratio_iou_backward", {"grad"}, {grad});
+  check_defined("ratio_iou_backward", detail::kBoxArgNames, {x1, y1, w1, h1, x2, y2, w2, h2});
   return RatioIouBackwardFunction::apply(grad, x1, y1, w1, h1, x2, y2, w2, h2, eps);
 }
 

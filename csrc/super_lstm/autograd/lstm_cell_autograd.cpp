@@ -5,6 +5,7 @@
 #include <torch/autograd.h>
 #include <torch/library.h>
 
+#include "common/checks.h"
 #include "super_lstm/lstm_cell.h"
 
 namespace torchops {
@@ -62,6 +63,7 @@ class LstmCellBackwardFunction : public torch::autograd::Function<LstmCellBackwa
 std::tuple<at::Tensor, at::Tensor> lstm_cell_autograd(
     const at::Tensor& input_gates, const at::Tensor& hidden_gates, const at::Tensor& cx,
     const std::optional<at::Tensor>& b_ih, const std::optional<at::Tensor>& b_hh) {
+  check_defined("lstm_cell", {"input_gates", "hidden_gates", "cx"}, {input_gates, hidden_gates, cx});
   auto out = LstmCellFunction::apply(input_gates, hidden_gates, cx, b_ih, b_hh);
   return {out[0], out[1]};
 }
@@ -70,7 +72,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lstm_cell_backward_autograd(
     const at::Tensor& grad_hy, const at::Tensor& grad_cy, const at::Tensor& input_gates,
     const at::Tensor& hidden_gates, const at::Tensor& cx, const std::optional<at::Tensor>& b_ih,
     const std::optional<at::Tensor>& b_hh) {
-  auto out = LstmCellBackwardFunction::apply(grad_hy, grad_cy, input_gates, hidden_gates, cx, b_ih, b_hh);
+  check_defined("lstm_cell_backward", {"input_gates", "hidden_gates", "cx"}, {input_gates, hidden_gates, cx});
+  // an unused output's gradient may be None: zeros, as the kernels read them
+  const auto state_grad = [&](const at::Tensor& grad) {
+    return grad.defined() ? grad : at::zeros_like(cx, at::MemoryFormat::Contiguous);
+  };
+  auto out = LstmCellBackwardFunction::apply(
+      state_grad(grad_hy), state_grad(grad_cy), input_gates, hidden_gates, cx, b_ih, b_hh);
   return {out[0], out[1], out[2]};
 }
 
