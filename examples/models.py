@@ -61,7 +61,7 @@ def example_inputs(device: str | torch.device = "cpu", seed: int = 0) -> dict[st
     gen = torch.Generator().manual_seed(seed)
     pred = torch.rand(64, 4, generator=gen) * 4
     target = torch.rand(64, 4, generator=gen) * 4
-    sequence = torch.randn(6, 3, 8, generator=gen)
+    sequence = torch.randn(6, 4, 8, generator=gen)
     return {
         "box_matcher": (pred.to(device), target.to(device)),
         "sequence_model": (sequence.to(device),),
