@@ -101,7 +101,7 @@ def message_names_argument(exc: Exception, op: str, names, args=None) -> bool:
     return op in text and any(n in text for n in (*names, "eps", "backend"))
 
 
-def same_as_eager(got, eager, reference, what, bitwise_ok):
+def same_as_eager(got, eager, reference, what, bitwise_ok, ulps=8, slack=1.0):
     got = got if isinstance(got, tuple) else (got,)
     eager = eager if isinstance(eager, tuple) else (eager,)
     reference = reference if isinstance(reference, tuple) else (reference,)
@@ -112,7 +112,7 @@ def same_as_eager(got, eager, reference, what, bitwise_ok):
         if bitwise_ok and g.dtype in (torch.float32, torch.float64) and g.device.type == "cpu":
             assert_bitwise_equal(g, e, what)
         else:
-            assert_as_accurate_as_eager(g, e, r.to(g.device), what, ulps=8)
+            assert_as_accurate_as_eager(g, e, r.to(g.device), what, ulps=ulps, slack=slack)
 
 
 def check_call(op, names, args, call_with, eager_call, reference_call, log, backends=("script", "native", "op")):
@@ -139,11 +139,16 @@ def check_call(op, names, args, call_with, eager_call, reference_call, log, back
             COUNTS["clear error"] += 1
             continue
         assert eager_error is None, f"{backend} returned where eager raised {eager_error!r}"
-        # one dtype: the same operations in the same precision, bitwise on the CPU;
-        # mixed dtypes: eager promotes pairwise (some steps in the lower
-        # precision), the op promotes first, so only "as accurate as eager"
+        # ratio_iou in one dtype: the same IEEE operations in the same order,
+        # bitwise on the CPU. Mixed dtypes: eager promotes pairwise (some steps
+        # in the lower precision), the op promotes first. lstm_cell: exp/tanh
+        # differ between eager's vector and scalar paths and ours (and by CPU
+        # ISA), as in test_lstm_cell.py. Those must be as accurate as eager.
         dtypes = {a.dtype for a in args if isinstance(a, torch.Tensor)}
-        same_as_eager(got, eager, reference, f"{op} {backend}", bitwise_ok=len(dtypes) == 1)
+        if op == "ratio_iou":
+            same_as_eager(got, eager, reference, f"{op} {backend}", bitwise_ok=len(dtypes) == 1)
+        else:
+            same_as_eager(got, eager, reference, f"{op} {backend}", bitwise_ok=False, ulps=16, slack=2.0)
         COUNTS["eager's result"] += 1
 
 
