@@ -83,8 +83,18 @@ def cxx_flags() -> list[str]:
     return ["-O3", "-ffp-contract=off", f"-I{CSRC}", *cpu_isa_flags(), *sanitizer_flags()]
 
 
+def torch_library_rpath() -> list[str]:
+    """The library finds torch's own libraries (libc10, libtorch_cpu, libc10_cuda,
+    ...) where a C++ program loads it without Python having loaded torch first:
+    next to an installed torchops ($ORIGIN/../torch/lib) and where the torch it
+    was built against keeps them."""
+    from torch.utils.cpp_extension import library_paths
+
+    return [f"-Wl,-rpath,{path}" for path in ["$ORIGIN/../torch/lib", *library_paths()]]
+
+
 def link_flags() -> list[str]:
-    return sanitizer_flags()
+    return [*torch_library_rpath(), *sanitizer_flags()]
 
 
 def nvcc_flags() -> list[str]:
