@@ -251,14 +251,44 @@ def test_export_with_a_dynamic_batch(device):
         assert_bitwise_equal(g, e, "exported box_matcher on 10 boxes")
 
 
+AOTI_RUNNER = """
+import sys, torch, torchops
+package, inputs, outputs = sys.argv[1:4]
+loaded = torch._inductor.aoti_load_package(package)
+torch.save(loaded(*torch.load(inputs)), outputs)
+"""
+
+AOTI_CONTROL = """
+import sys, torch
+class Plain(torch.nn.Module):
+    def forward(self, x):
+        return (x * 2).sin()
+program = torch.export.export(Plain(), (torch.rand(8, device=sys.argv[2]),))
+path = torch._inductor.aoti_compile_and_package(program, package_path=sys.argv[1])
+torch._inductor.aoti_load_package(path)(torch.ones(8, device=sys.argv[2]))
+"""
+
+
 @pytest.mark.parametrize("name", MODELS)
 def test_aoti_package_runs_from_python(name, device, tmp_path):
+    """The package runs in a fresh Python process with the op library loaded.
+    In a child process: torch 2.11's own loader was seen to segfault there on a
+    model without torchops (docs/RELIABILITY.md); then a control model tells."""
     model, inputs = make_models(device)[name], example_inputs(device)[name]
     program = torch.export.export(model, inputs)
     path = torch._inductor.aoti_compile_and_package(program, package_path=str(tmp_path / f"{name}.pt2"))
-    loaded = torch._inductor.aoti_load_package(path)
+    torch.save(inputs, tmp_path / "inputs.pt")
+    done = subprocess.run([sys.executable, "-c", AOTI_RUNNER, path, str(tmp_path / "inputs.pt"),
+                           str(tmp_path / "outputs.pt")], capture_output=True, text=True, timeout=600)
+    if done.returncode < 0:  # killed by a signal: is it torch's loader or us?
+        control = subprocess.run([sys.executable, "-c", AOTI_CONTROL, str(tmp_path / "plain.pt2"), device],
+                                 capture_output=True, text=True, timeout=600)
+        if control.returncode < 0:
+            pytest.xfail(f"torch {torch.__version__}'s aoti_load_package crashes here on a model without "
+                         f"torchops too (signal {-control.returncode})")
+    assert done.returncode == 0, done.stderr[-4000:]
     expected = torch.utils._pytree.tree_leaves(model(*inputs))
-    got = torch.utils._pytree.tree_leaves(loaded(*inputs))
+    got = torch.utils._pytree.tree_leaves(torch.load(tmp_path / "outputs.pt"))
     assert_all_close(got, [e.detach() for e in expected], f"{name} AOTInductor")
 
 

@@ -104,7 +104,11 @@ def resolve(requested: str | None, op: str, device: torch.device) -> str:
     if torch.compiler.is_compiling():
         # Dynamo reads _current (and guards on it); the choice itself is made
         # once, outside the graph, and is a constant of the compiled code.
-        return _resolve_while_compiling(name, op, device.type, torch.compiler.is_exporting())
+        # torch.export (non-strict, its default) runs this code outside Dynamo;
+        # inside Dynamo it is torch.compile. (torch.compiler.is_exporting()
+        # cannot tell: torch 2.11 returns True under every Dynamo trace.)
+        exporting = not torch.compiler.is_dynamo_compiling()
+        return _resolve_while_compiling(name, op, device.type, exporting)
     # "auto" prefers the op itself; a traced model then records the op, not a
     # frozen copy of its math
     return _resolve(name, op, device.type, auto_prefers="native")
@@ -118,7 +122,9 @@ def resolve(requested: str | None, op: str, device: torch.device) -> str:
 # the CPU and 1.47-1.54 on an H200 (the loss reduction fuses into the IoU
 # math); lstm_cell 1.05-1.19 on the CPU, 0.83-1.00 on the H200 (the gates come
 # from matmuls, little to fuse). Under torch.export (and tracing) "auto" is
-# always "native", so the exported program keeps the op.
+# always "native", so the exported program keeps the op; strict export
+# (torch.export.export(..., strict=True)) runs Dynamo and so follows this
+# table: pass backend="native" there to keep the op.
 AUTO_UNDER_COMPILE = {
     ("super_iou::ratio_iou", "cpu"): "eager",
     ("super_iou::ratio_iou", "cuda"): "eager",
