@@ -107,13 +107,19 @@ void elementwise_chunk(char** data, const int64_t* strides, int64_t n, const Op&
 }
 
 // Runs `op` over a TensorIterator whose operands all have dtype scalar_t.
+// grain_size: the fewest elements worth a thread of their own; ops that spend
+// many cycles per element (transcendentals) pass less than ATen's default,
+// which is sized for one arithmetic operation per element.
 template <typename scalar_t, size_t NOut, size_t NIn, typename Op>
-void elementwise_kernel(at::TensorIteratorBase& iter, const Op& op) {
+void elementwise_kernel(
+    at::TensorIteratorBase& iter, const Op& op, int64_t grain_size = at::internal::GRAIN_SIZE) {
   TORCH_INTERNAL_ASSERT(iter.noutputs() == static_cast<int>(NOut));
   TORCH_INTERNAL_ASSERT(iter.ninputs() == static_cast<int>(NIn));
-  iter.for_each([&op](char** data, const int64_t* strides, int64_t n) {
-    elementwise_chunk<scalar_t, NOut, NIn>(data, strides, n, op);
-  });
+  iter.for_each(
+      [&op](char** data, const int64_t* strides, int64_t n) {
+        elementwise_chunk<scalar_t, NOut, NIn>(data, strides, n, op);
+      },
+      grain_size);
 }
 
 }  // namespace cpu
