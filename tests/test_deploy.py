@@ -299,3 +299,25 @@ def test_import_prints_no_warnings():
                           capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "always"})
     assert done.returncode == 0, done.stderr
     assert done.stdout == "" and done.stderr == "", done.stdout + done.stderr
+
+
+SCRIPT_BACKEND_TWICE = """
+import warnings, torch, torchops
+warnings.simplefilter("always")
+with warnings.catch_warnings(record=True) as caught:
+    boxes = [torch.rand(4) for _ in range(8)]
+    for _ in range(3):
+        torchops.ratio_iou(*boxes, backend="script")
+        torchops.lstm_cell(torch.rand(2, 8), torch.rand(2, 8), torch.rand(2, 2), backend="script")
+for w in caught:
+    print(w.category.__name__, "|", str(w.message).splitlines()[0])
+"""
+
+
+def test_script_backend_warns_at_most_once_in_our_words():
+    done = subprocess.run([sys.executable, "-c", SCRIPT_BACKEND_TWICE], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) <= 1, lines  # none where torch does not deprecate TorchScript
+    for line in lines:
+        assert "torchops: the 'script' backend uses TorchScript" in line and "backend='native'" in line
