@@ -62,7 +62,7 @@ def run(inputs, backend, grads):
 
 def compare(case, backend, device):
     inputs = make_inputs(case, device)
-    (hy, cy), _ = run(inputs, "eager", None) if False else (torchops.lstm_cell(*inputs, backend="eager"), None)
+    hy, cy = torchops.lstm_cell(*inputs, backend="eager")  # only for the gradients' shapes
     gen = torch.Generator().manual_seed(1)
     grads = tuple(torch.randn(t.shape, generator=gen, dtype=torch.float64).to(t.dtype).to(device) for t in (hy, cy))
     eager_out, eager_grads = run(inputs, "eager", grads)

@@ -80,7 +80,9 @@ def available_backends() -> dict[str, BackendStatus]:
         status["native"] = BackendStatus(True, f"hand-written kernels for {devices}; {_library.library_path()}")
     else:
         status["native"] = BackendStatus(False, f"the op library could not be loaded: {_library.load_error()}")
-    status["auto"] = BackendStatus(True, "native where it has a kernel for the device, else script on CUDA, else eager")
+    status["auto"] = BackendStatus(
+        True, "native where it has a kernel for the device, else script on CUDA, else eager; under "
+        "torch.compile what measured faster there (AUTO_UNDER_COMPILE), under torch.export native")
     return status
 
 
@@ -194,7 +196,12 @@ def scripted(fn: Callable) -> Callable:
 
 def script_as_op(fn: Callable, op: str) -> None:
     """Make TorchScript compile calls of the Python function `fn` to the
-    registered op `op` (as it does for torch.* functions and aten ops)."""
-    from torch.jit import _builtins
+    registered op `op` (as it does for torch.* functions and aten ops). Uses
+    TorchScript's own table (private); where that is gone, scripting code that
+    calls `fn` fails at script time, and importing torchops still works."""
+    try:
+        from torch.jit import _builtins
 
-    _builtins._register_builtin(fn, op)
+        _builtins._register_builtin(fn, op)
+    except (ImportError, AttributeError):
+        pass
