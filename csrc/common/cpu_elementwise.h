@@ -54,8 +54,11 @@ struct OpmathVectorIO {
 
 // The body of a TensorIterator 1-d loop: data/strides hold NOut outputs first,
 // then NIn inputs, all of dtype scalar_t.
+// flatten: inline everything `op` calls (formula, Vectorized exp/tanh). Left
+// to its heuristics, GCC called the LSTM backward formula and exp_u20 out of
+// line, passing vectors through memory: 1.6x slower with two biases.
 template <typename scalar_t, size_t NOut, size_t NIn, typename Op>
-void elementwise_chunk(char** data, const int64_t* strides, int64_t n, const Op& op) {
+__attribute__((flatten)) void elementwise_chunk(char** data, const int64_t* strides, int64_t n, const Op& op) {
   using IO = OpmathVectorIO<scalar_t>;
   using opmath_t = typename IO::opmath_t;
   constexpr int64_t kSize = sizeof(scalar_t);
