@@ -133,7 +133,7 @@ def check_call(op, names, args, call_with, eager_call, reference_call, log, back
         try:
             got = call_with(backend)
         except (TypeError, ValueError, RuntimeError) as exc:
-            raw_args = args if backend == "op" else None
+            raw_args = args if backend.endswith("op") else None
             assert message_names_argument(exc, op, names, raw_args), f"{backend}: unclear error {exc!r}"
             assert eager_error is not None, f"{backend} raised {exc!r} where eager returned"
             COUNTS["clear error"] += 1
@@ -230,6 +230,8 @@ def main() -> int:
         def call_with(backend):
             if backend == "op":
                 return torch.ops.super_lstm.lstm_cell(*tensors)
+            if backend == "training op":  # also writes the workspace
+                return torch.ops.super_lstm._lstm_cell_forward(*tensors)[:2]
             return torchops.lstm_cell(*tensors, backend=backend)
 
         def reference():
@@ -238,7 +240,8 @@ def main() -> int:
             return tuple(o.to(e.dtype) for o, e in zip(out, eager))
 
         check_call("lstm_cell", LSTM_NAMES, tensors, call_with, lambda: call_with("eager"), reference,
-                   lambda b: log_case(f"{case} backend={b}"))
+                   lambda b: log_case(f"{case} backend={b}"),
+                   backends=("script", "native", "op", "training op"))
         COUNTS["lstm_cell cases"] += 1
 
     @fuzz
@@ -254,8 +257,8 @@ def main() -> int:
         else:
             batch, hidden = data.draw(st.integers(0, 3)), data.draw(st.integers(1, 3))
             state, gates = [batch, hidden], [batch, 4 * hidden]
-            args_ = draw_arguments(data, [state, state, gates, gates, state], device) + [None, None]
-            op, names = "lstm_cell", ("grad_hy", "grad_cy", *LSTM_NAMES)
+            args_ = draw_arguments(data, [state, state, state, gates], device) + [data.draw(st.booleans())]
+            op, names = "lstm_cell", ("grad_hy", "grad_cy", "cx", "workspace")
             call = lambda: torch.ops.super_lstm._lstm_cell_backward(*args_)  # noqa: E731
         log_case(f"{op} backward " + ", ".join(
             f"{t.dtype}{list(t.shape)}@{t.device}" if isinstance(t, torch.Tensor) else repr(t) for t in args_))

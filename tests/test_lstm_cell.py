@@ -114,6 +114,50 @@ def test_opcheck(device):
                  [r(8), r(8), r(2), r(8), None], [big[:, :8], big[:, 8:], r(3, 2), r(8), r(8)],
                  [r(0, 8), r(0, 8), r(0, 2), r(8), r(8)]):
         torch.library.opcheck(OP, tuple(args))
+        torch.library.opcheck(torch.ops.super_lstm._lstm_cell_forward, tuple(args))
+        with torch.no_grad():
+            cx, workspace = args[2].detach(), torch.ops.super_lstm._lstm_cell_forward(*args)[2]
+        for has_bias in (True, False):
+            torch.library.opcheck(BACKWARD_OP, (torch.randn_like(cx), torch.randn_like(cx), cx, workspace, has_bias))
+
+
+BACKWARD_OP = torch.ops.super_lstm._lstm_cell_backward
+
+
+class OpsCalled(torch.utils._python_dispatch.TorchDispatchMode):
+    """Records the ops that reach the kernels (below autograd)."""
+
+    def __init__(self):
+        super().__init__()
+        self.names = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.names.append(str(func.overloadpacket))
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("requires_grad", [True, False])
+def test_workspace_only_when_training(requires_grad, device):
+    """Training's forward writes the activated gates and autograd keeps only
+    them and cx (5BH values) for the backward, not the 8BH gate inputs;
+    inference writes no workspace."""
+    inputs = [t.to(device).requires_grad_(requires_grad) for t in good()]
+    saved = []
+    with OpsCalled() as calls, torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        hy, cy = OP(*inputs)
+    if not requires_grad:
+        assert calls.names == ["super_lstm.lstm_cell"] and not saved
+        return
+    assert calls.names == ["super_lstm._lstm_cell_forward"]
+    assert sorted(t.numel() for t in saved) == [6, 24]  # cx [3, 2] and the workspace [3, 8]
+    workspace = next(t for t in saved if t.numel() == 24)
+    gates = sum(inputs[:2]) + inputs[3] + inputs[4]
+    i, f, g, o = gates.detach().chunk(4, 1)
+    expected = torch.cat([i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()], 1)
+    torch.testing.assert_close(workspace, expected)
+    with OpsCalled() as calls:
+        torch.autograd.grad((hy.sum() + cy.sum()), inputs)
+    assert "super_lstm._lstm_cell_backward" in calls.names
 
 
 def test_bias_gradient_is_deterministic(device):
@@ -124,6 +168,27 @@ def test_bias_gradient_is_deterministic(device):
         hy, cy = OP(*inputs)
         results.append(torch.autograd.grad((hy.sum() + cy.sum()), inputs[3])[0])
     assert all(torch.equal(results[0], r) for r in results[1:])
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("batch, hidden, dtype", [(4096, 512, torch.float32), (16384, 1024, torch.float32),
+                                                  (4096, 1023, torch.float32), (8192, 512, torch.float16)])
+def test_cuda_bias_gradient_summed_in_the_kernel(batch, hidden, dtype):
+    """The CUDA backward sums the bias gradient over row groups of up to 16
+    rows in registers (sizes here take 2 to 16 rows per thread, vectorized or
+    not): it must equal the batch sum of the gate gradient it returns, and
+    give the same bits every run."""
+    gen = torch.Generator(device="cuda").manual_seed(5)
+    cx = torch.randn(batch, hidden, device="cuda", generator=gen, dtype=dtype)
+    workspace = torch.rand(batch, 4 * hidden, device="cuda", generator=gen, dtype=dtype)
+    grad_hy, grad_cy = torch.randn_like(cx), torch.randn_like(cx)
+    grad_gates, _, grad_bias = BACKWARD_OP(grad_hy, grad_cy, cx, workspace, True)
+    expected = grad_gates.double().sum(0)
+    tolerance = {"rtol": 1e-5, "atol": 1e-5 * batch ** 0.5} if dtype == torch.float32 else {"rtol": 2e-3, "atol": 1e-2}
+    torch.testing.assert_close(grad_bias.double(), expected, **tolerance)
+    assert grad_bias.dtype == dtype
+    again = BACKWARD_OP(grad_hy, grad_cy, cx, workspace, True)
+    assert torch.equal(again[2], grad_bias) and torch.equal(again[0], grad_gates)
 
 
 # --- bad input ---------------------------------------------------------------------
@@ -153,6 +218,40 @@ def test_rejects_bad_input(backend, case):
     mutate(args)
     with pytest.raises(error, match=message):
         torchops.lstm_cell(*args, backend=backend)
+
+
+def good_backward(device="cpu"):
+    cx = torch.randn(3, 2, device=device)
+    return [torch.randn_like(cx), torch.randn_like(cx), cx, torch.rand(3, 8, device=device), True]
+
+
+BAD_BACKWARD = [
+    (lambda a: a.__setitem__(3, torch.rand(3, 6)), VALUE_ERRORS, r"expected workspace of shape \[3, 8\]"),
+    (lambda a: a.__setitem__(3, torch.rand(3, 8, dtype=torch.float64)), TypeError, "workspace of the dtype of cx"),
+    (lambda a: a.__setitem__(2, torch.rand(2, 3, 2)), VALUE_ERRORS, "expected cx of shape"),
+    (lambda a: a.__setitem__(0, torch.rand(3, 3)), VALUE_ERRORS, "expected grad_hy of the shape of cx"),
+    (lambda a: a.__setitem__(1, torch.ones(3, 2, dtype=torch.int32)), TypeError, "grad_cy"),
+    (lambda a: a.__setitem__(3, None), (TypeError, RuntimeError), "workspace"),
+]
+
+
+@pytest.mark.parametrize("case", range(len(BAD_BACKWARD)))
+@pytest.mark.parametrize("device_kind", ["cpu", "meta"])
+def test_backward_op_rejects_bad_input(case, device_kind):
+    mutate, error, message = BAD_BACKWARD[case]
+    args = good_backward()
+    mutate(args)
+    args = [a.to(device_kind) if isinstance(a, torch.Tensor) else a for a in args]
+    with pytest.raises(error, match=message):
+        BACKWARD_OP(*args)
+
+
+@pytest.mark.cuda
+def test_backward_op_rejects_mixed_devices():
+    args = good_backward("cuda")
+    args[3] = args[3].cpu()
+    with pytest.raises(RuntimeError, match="workspace is on cpu"):
+        BACKWARD_OP(*args)
 
 
 @pytest.mark.cuda

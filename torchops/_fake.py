@@ -64,6 +64,32 @@ def check_lstm(op: str, input_gates, hidden_gates, cx, b_ih, b_hh) -> tuple[int,
     return (input_gates.shape[0] if input_gates.dim() == 2 else 1), hidden
 
 
+def check_lstm_backward(grad_hy, grad_cy, cx, workspace) -> None:
+    """_lstm_cell_backward's checks (as check_lstm_backward_args in lstm_cell.cpp)."""
+    op = "lstm_cell_backward"
+    for name, t in (("cx", cx), ("workspace", workspace)):
+        _checks.check_is_tensor(op, name, t)
+        _checks.check_floating(op, name, t)
+    if cx.dim() not in (1, 2):
+        raise ValueError(f"{op}: expected cx of shape [B, H] or [H], but got {list(cx.shape)}")
+    expected = [*cx.shape[:-1], 4 * cx.shape[-1]]
+    if list(workspace.shape) != expected:
+        raise ValueError(
+            f"{op}: expected workspace of shape {expected} (cx is {list(cx.shape)}), "
+            f"but got {list(workspace.shape)}"
+        )
+    _checks.check_same_device(op, ("cx", "workspace"), (cx, workspace))
+    if workspace.dtype != cx.dtype:
+        raise TypeError(f"{op}: expected workspace of the dtype of cx, {cx.dtype}, but got {workspace.dtype}")
+    for name, grad in (("grad_hy", grad_hy), ("grad_cy", grad_cy)):
+        if grad is None:
+            continue
+        _checks.check_floating(op, name, grad)
+        if grad.shape != cx.shape:
+            raise ValueError(f"{op}: expected {name} of the shape of cx {list(cx.shape)}, but got {list(grad.shape)}")
+        _checks.check_same_device(op, ("cx", name), (cx, grad))
+
+
 def _registered(qualname: str) -> bool:
     namespace, name = qualname.split("::")
     return hasattr(getattr(torch.ops, namespace), name)
@@ -91,13 +117,17 @@ if _registered("super_lstm::lstm_cell"):
             cx, memory_format=torch.contiguous_format
         )
 
+    @torch.library.register_fake("super_lstm::_lstm_cell_forward")
+    def _lstm_cell_forward_fake(input_gates, hidden_gates, cx, b_ih=None, b_hh=None):
+        hy, cy = _lstm_cell_fake(input_gates, hidden_gates, cx, b_ih, b_hh)
+        return hy, cy, torch.empty_like(input_gates, memory_format=torch.contiguous_format)
+
     @torch.library.register_fake("super_lstm::_lstm_cell_backward")
-    def _lstm_cell_backward_fake(grad_hy, grad_cy, input_gates, hidden_gates, cx, b_ih, b_hh):
-        check_lstm("lstm_cell_backward", input_gates, hidden_gates, cx, b_ih, b_hh)
-        has_bias = b_ih is not None or b_hh is not None
-        grad_bias = input_gates.new_empty([input_gates.shape[-1] if has_bias else 0])
+    def _lstm_cell_backward_fake(grad_hy, grad_cy, cx, workspace, has_bias):
+        check_lstm_backward(grad_hy, grad_cy, cx, workspace)
+        grad_bias = workspace.new_empty([workspace.shape[-1] if has_bias else 0])
         return (
-            torch.empty_like(input_gates, memory_format=torch.contiguous_format),
+            torch.empty_like(workspace, memory_format=torch.contiguous_format),
             torch.empty_like(cx, memory_format=torch.contiguous_format),
             grad_bias,
         )

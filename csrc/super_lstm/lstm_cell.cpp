@@ -18,14 +18,22 @@ std::tuple<at::Tensor, at::Tensor> lstm_cell(
   return op.call(input_gates, hidden_gates, cx, b_ih, b_hh);
 }
 
+std::tuple<at::Tensor, at::Tensor, at::Tensor> _lstm_cell_forward(
+    const at::Tensor& input_gates, const at::Tensor& hidden_gates, const at::Tensor& cx,
+    const std::optional<at::Tensor>& b_ih, const std::optional<at::Tensor>& b_hh) {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("super_lstm::_lstm_cell_forward", "")
+                       .typed<decltype(_lstm_cell_forward)>();
+  return op.call(input_gates, hidden_gates, cx, b_ih, b_hh);
+}
+
 std::tuple<at::Tensor, at::Tensor, at::Tensor> _lstm_cell_backward(
-    const at::Tensor& grad_hy, const at::Tensor& grad_cy, const at::Tensor& input_gates,
-    const at::Tensor& hidden_gates, const at::Tensor& cx, const std::optional<at::Tensor>& b_ih,
-    const std::optional<at::Tensor>& b_hh) {
+    const at::Tensor& grad_hy, const at::Tensor& grad_cy, const at::Tensor& cx,
+    const at::Tensor& workspace, bool has_bias) {
   static auto op = c10::Dispatcher::singleton()
                        .findSchemaOrThrow("super_lstm::_lstm_cell_backward", "")
                        .typed<decltype(_lstm_cell_backward)>();
-  return op.call(grad_hy, grad_cy, input_gates, hidden_gates, cx, b_ih, b_hh);
+  return op.call(grad_hy, grad_cy, cx, workspace, has_bias);
 }
 
 namespace detail {
@@ -89,19 +97,47 @@ LstmArgs check_lstm_args(
   return args;
 }
 
-at::Tensor check_state_grad(const char* name, const at::Tensor& grad, const LstmArgs& args) {
+LstmBackwardArgs check_lstm_backward_args(
+    const at::Tensor& grad_hy, const at::Tensor& grad_cy, const at::Tensor& cx,
+    const at::Tensor& workspace) {
   constexpr const char* op = "lstm_cell_backward";
-  if (!grad.defined()) {  // that output was not used
-    return at::zeros({args.batch, args.hidden}, args.cx.options());
-  }
-  check_floating(op, name, grad);
-  const auto expected = args.batched ? std::vector<int64_t>{args.batch, args.hidden}
-                                     : std::vector<int64_t>{args.hidden};
+  check_defined(op, {"cx", "workspace"}, {cx, workspace});
+  check_floating(op, "cx", cx);
+  check_floating(op, "workspace", workspace);
   TORCH_CHECK(
-      grad.sizes() == at::IntArrayRef(expected), op, ": expected ", name, " of shape ",
-      format_shape(expected), ", but got ", format_shape(grad.sizes()));
-  check_same_device(op, {"cx", name}, {args.cx, grad});
-  return grad.to(args.cx.scalar_type()).view({args.batch, args.hidden});
+      cx.dim() == 1 || cx.dim() == 2, op, ": expected cx of shape [B, H] or [H], but got ",
+      format_shape(cx.sizes()));
+  LstmBackwardArgs args;
+  args.batched = cx.dim() == 2;
+  args.batch = args.batched ? cx.size(0) : 1;
+  args.hidden = cx.size(-1);
+  auto workspace_shape = cx.sizes().vec();
+  workspace_shape.back() *= 4;
+  TORCH_CHECK(
+      workspace.sizes() == at::IntArrayRef(workspace_shape), op, ": expected workspace of shape ",
+      format_shape(workspace_shape), " (cx is ", format_shape(cx.sizes()), "), but got ",
+      format_shape(workspace.sizes()));
+  check_same_device(op, {"cx", "workspace"}, {cx, workspace});
+  TORCH_CHECK_TYPE(
+      workspace.scalar_type() == cx.scalar_type(), op,
+      ": expected workspace of the dtype of cx, ", cx.scalar_type(), ", but got ",
+      workspace.scalar_type());
+  args.cx = cx.view({args.batch, args.hidden});
+  args.workspace = workspace.view({args.batch, 4 * args.hidden});
+  const auto state_grad = [&](const char* name, const at::Tensor& grad) {
+    if (!grad.defined()) {  // that output was not used
+      return at::zeros({args.batch, args.hidden}, cx.options());
+    }
+    check_floating(op, name, grad);
+    TORCH_CHECK(
+        grad.sizes() == cx.sizes(), op, ": expected ", name, " of the shape of cx ",
+        format_shape(cx.sizes()), ", but got ", format_shape(grad.sizes()));
+    check_same_device(op, {"cx", name}, {cx, grad});
+    return grad.to(cx.scalar_type()).view({args.batch, args.hidden});
+  };
+  args.grad_hy = state_grad("grad_hy", grad_hy);
+  args.grad_cy = state_grad("grad_cy", grad_cy);
+  return args;
 }
 
 }  // namespace detail
@@ -112,9 +148,14 @@ TORCH_LIBRARY(super_lstm, m) {
       "lstm_cell(Tensor input_gates, Tensor hidden_gates, Tensor cx, Tensor? b_ih=None, "
       "Tensor? b_hh=None) -> (Tensor, Tensor)",
       {at::Tag::pt2_compliant_tag});
+  // training: the forward also returns the workspace, the backward reads it
   m.def(
-      "_lstm_cell_backward(Tensor grad_hy, Tensor grad_cy, Tensor input_gates, "
-      "Tensor hidden_gates, Tensor cx, Tensor? b_ih, Tensor? b_hh) -> (Tensor, Tensor, Tensor)",
+      "_lstm_cell_forward(Tensor input_gates, Tensor hidden_gates, Tensor cx, Tensor? b_ih=None, "
+      "Tensor? b_hh=None) -> (Tensor, Tensor, Tensor)",
+      {at::Tag::pt2_compliant_tag});
+  m.def(
+      "_lstm_cell_backward(Tensor grad_hy, Tensor grad_cy, Tensor cx, Tensor workspace, "
+      "bool has_bias) -> (Tensor, Tensor, Tensor)",
       {at::Tag::pt2_compliant_tag});
 }
 

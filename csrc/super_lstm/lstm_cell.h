@@ -15,12 +15,20 @@ std::tuple<at::Tensor, at::Tensor> lstm_cell(
     const std::optional<at::Tensor>& b_ih = std::nullopt,
     const std::optional<at::Tensor>& b_hh = std::nullopt);
 
-// Gradients of (pre-activation gates, cx, bias); the gate gradient serves both
-// gate inputs and the bias gradient (shape [0] without biases) both biases.
+// Training's forward: hy, cy and the workspace, the activated gates
+// (sigmoid(i), sigmoid(f), tanh(g), sigmoid(o)) as a [B, 4H] (or [4H]) tensor
+// of the gates' dtype, for the backward.
+std::tuple<at::Tensor, at::Tensor, at::Tensor> _lstm_cell_forward(
+    const at::Tensor& input_gates, const at::Tensor& hidden_gates, const at::Tensor& cx,
+    const std::optional<at::Tensor>& b_ih = std::nullopt,
+    const std::optional<at::Tensor>& b_hh = std::nullopt);
+
+// Gradients of (pre-activation gates, cx, bias) from the workspace; the gate
+// gradient serves both gate inputs and the bias gradient (shape [0] unless
+// has_bias) both biases.
 std::tuple<at::Tensor, at::Tensor, at::Tensor> _lstm_cell_backward(
-    const at::Tensor& grad_hy, const at::Tensor& grad_cy, const at::Tensor& input_gates,
-    const at::Tensor& hidden_gates, const at::Tensor& cx, const std::optional<at::Tensor>& b_ih,
-    const std::optional<at::Tensor>& b_hh);
+    const at::Tensor& grad_hy, const at::Tensor& grad_cy, const at::Tensor& cx,
+    const at::Tensor& workspace, bool has_bias);
 
 namespace detail {
 
@@ -37,8 +45,16 @@ LstmArgs check_lstm_args(
     const at::Tensor& cx, const std::optional<at::Tensor>& b_ih,
     const std::optional<at::Tensor>& b_hh);
 
-// grad_hy/grad_cy checked against cx's shape and viewed as [B, H].
-at::Tensor check_state_grad(const char* name, const at::Tensor& grad, const LstmArgs& args);
+// The backward's arguments checked and viewed as 2-D: workspace [B, 4H], cx
+// and the state gradients [B, H] (an undefined state gradient: zeros).
+struct LstmBackwardArgs {
+  at::Tensor grad_hy, grad_cy, cx, workspace;
+  int64_t batch, hidden;
+  bool batched;
+};
+LstmBackwardArgs check_lstm_backward_args(
+    const at::Tensor& grad_hy, const at::Tensor& grad_cy, const at::Tensor& cx,
+    const at::Tensor& workspace);
 
 }  // namespace detail
 }  // namespace torchops
