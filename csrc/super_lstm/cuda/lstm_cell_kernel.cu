@@ -64,36 +64,16 @@ struct BackwardOperands {
 
 // Loads/stores of kVec elements as one access (kVec * sizeof(scalar_t) bytes),
 // or kVec single-element accesses on strided data.
-template <int kBytes>
-struct RawVector;
-template <> struct RawVector<16> { using type = int4; };
-template <> struct RawVector<8> { using type = int2; };
-template <> struct RawVector<4> { using type = int; };
-template <> struct RawVector<2> { using type = unsigned short; };
-
-// kStreaming: the data is read once; __ldcs marks it evict-first so it does not
-// push reused data (the biases) out of the caches.
-template <bool kStreaming, typename V>
-__device__ V load_vector(const V* p) {
-  if constexpr (kStreaming) {
-    using Raw = typename RawVector<sizeof(V)>::type;
-    Raw raw = __ldcs(reinterpret_cast<const Raw*>(p));
-    return *reinterpret_cast<V*>(&raw);
-  } else {
-    return *p;
-  }
-}
-
 template <typename scalar_t, int kVec, bool kStreaming = false>
 __device__ void load_at(const Strided2d<const scalar_t>& t, int64_t row, int64_t col,
                         at::opmath_type<scalar_t> (&out)[kVec]) {
   using Vec = cuda::AlignedVector<scalar_t, kVec>;
   if constexpr (kVec > 1) {
-    const Vec v = load_vector<kStreaming>(reinterpret_cast<const Vec*>(t.at(row, col)));
+    const Vec v = cuda::load_vector<kStreaming>(reinterpret_cast<const Vec*>(t.at(row, col)));
 #pragma unroll
     for (int j = 0; j < kVec; ++j) out[j] = static_cast<at::opmath_type<scalar_t>>(v.val[j]);
   } else {
-    out[0] = static_cast<at::opmath_type<scalar_t>>(load_vector<kStreaming>(t.at(row, col)));
+    out[0] = static_cast<at::opmath_type<scalar_t>>(cuda::load_vector<kStreaming>(t.at(row, col)));
   }
 }
 
