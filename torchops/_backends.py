@@ -120,10 +120,13 @@ def resolve(requested: str | None, op: str, device: torch.device) -> str:
 # faster for a training step (forward+backward) of a model that uses the op:
 # "native" keeps our kernel as one opaque call, "eager" lets Inductor fuse the
 # op's math with its neighbours (benchmarks/results/compiled_models-*.md).
-# Measured 2026-11-22, compile+native / compile+eager: ratio_iou 1.38-1.71 on
-# the CPU and 1.47-1.54 on an H200 (the loss reduction fuses into the IoU
-# math); lstm_cell 1.05-1.19 on the CPU, 0.83-1.00 on the H200 (the gates come
-# from matmuls, little to fuse). Under torch.export (and tracing) "auto" is
+# Measured 2026-11-22, compile+native / compile+eager, first with the earlier
+# kernels: ratio_iou 1.38-1.71 on the CPU and 1.47-1.54 on an H200 (the loss
+# reduction fuses into the IoU math); lstm_cell 1.05-1.19 on the CPU, 0.83-1.00
+# on the H200 (the gates come from matmuls, little to fuse). With the faster
+# kernels of session 3 (lstm workspace, occupancy-sized CUDA grids) these are
+# ties or near: ratio_iou 0.94-1.24 CPU, 0.96-1.05 H200; lstm_cell 0.99-1.04
+# CPU, 1.00-1.01 H200; the table is kept. Under torch.export (and tracing) "auto" is
 # always "native", so the exported program keeps the op; strict export
 # (torch.export.export(..., strict=True)) runs Dynamo and so follows this
 # table: pass backend="native" there to keep the op.

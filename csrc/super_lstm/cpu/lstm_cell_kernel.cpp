@@ -102,25 +102,29 @@ void lstm_cell_forward_into(
   }
 }
 
-std::tuple<at::Tensor, at::Tensor> lstm_cell_cpu(
+// hy, cy and, in training, the workspace (else undefined) of one forward call.
+std::tuple<at::Tensor, at::Tensor, at::Tensor> run_forward(
     const at::Tensor& input_gates, const at::Tensor& hidden_gates, const at::Tensor& cx,
-    const std::optional<at::Tensor>& b_ih, const std::optional<at::Tensor>& b_hh) {
+    const std::optional<at::Tensor>& b_ih, const std::optional<at::Tensor>& b_hh, bool training) {
   const auto args = detail::check_lstm_args("lstm_cell", input_gates, hidden_gates, cx, b_ih, b_hh);
   auto hy = at::empty({args.batch, args.hidden}, args.cx.options());
   auto cy = at::empty({args.batch, args.hidden}, args.cx.options());
-  lstm_cell_forward_into(args, hy, cy, at::Tensor());
-  return {hy.view(cx.sizes()), cy.view(cx.sizes())};
+  auto workspace = training ? at::empty({args.batch, 4 * args.hidden}, args.cx.options()) : at::Tensor();
+  lstm_cell_forward_into(args, hy, cy, workspace);
+  return {hy.view(cx.sizes()), cy.view(cx.sizes()), training ? workspace.view(input_gates.sizes()) : workspace};
+}
+
+std::tuple<at::Tensor, at::Tensor> lstm_cell_cpu(
+    const at::Tensor& input_gates, const at::Tensor& hidden_gates, const at::Tensor& cx,
+    const std::optional<at::Tensor>& b_ih, const std::optional<at::Tensor>& b_hh) {
+  auto out = run_forward(input_gates, hidden_gates, cx, b_ih, b_hh, /*training=*/false);
+  return {std::get<0>(out), std::get<1>(out)};
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> lstm_cell_forward_cpu(
     const at::Tensor& input_gates, const at::Tensor& hidden_gates, const at::Tensor& cx,
     const std::optional<at::Tensor>& b_ih, const std::optional<at::Tensor>& b_hh) {
-  const auto args = detail::check_lstm_args("lstm_cell", input_gates, hidden_gates, cx, b_ih, b_hh);
-  auto hy = at::empty({args.batch, args.hidden}, args.cx.options());
-  auto cy = at::empty({args.batch, args.hidden}, args.cx.options());
-  auto workspace = at::empty({args.batch, 4 * args.hidden}, args.cx.options());
-  lstm_cell_forward_into(args, hy, cy, workspace);
-  return {hy.view(cx.sizes()), cy.view(cx.sizes()), workspace.view(input_gates.sizes())};
+  return run_forward(input_gates, hidden_gates, cx, b_ih, b_hh, /*training=*/true);
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> lstm_cell_backward_cpu(
