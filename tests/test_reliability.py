@@ -314,3 +314,30 @@ def test_lstm_cell_beyond_2_to_the_31(report):
                            (grad_cx, ref_grad_cx, "grad cx")):
         torch.testing.assert_close(got[rows].float(), ref.detach().half().float(), rtol=2e-3, atol=2e-3, msg=what)
     report(f"lstm_cell on cuda: B * 4H = {batch * 4 * hidden} (float16), forward and backward")
+
+
+# --- copy-on-write inputs stay shared ------------------------------------------------
+
+@pytest.mark.parametrize("op", ["ratio_iou", "ratio_iou_training", "lstm_cell", "lstm_cell_training"])
+def test_inputs_are_read_without_materialising_copy_on_write(op, device):
+    """Kernels read inputs through const_data_ptr: a copy-on-write input (a lazy
+    clone) stays shared after the forward and the backward."""
+    torch.manual_seed(0)
+    if op.startswith("ratio_iou"):
+        base = [torch.rand(1000, device=device) for _ in range(8)]
+    else:
+        base = [torch.randn(5, 4 * 37, device=device), torch.randn(5, 4 * 37, device=device),
+                torch.randn(5, 37, device=device), torch.randn(4 * 37, device=device),
+                torch.randn(4 * 37, device=device)]
+    inputs = [torch._lazy_clone(t) for t in base]
+    training = op.endswith("_training")
+    if training:
+        inputs = [t.requires_grad_() for t in inputs]
+    assert all(torch._C._is_cow_tensor(t) for t in inputs)
+    if op.startswith("ratio_iou"):
+        out = torchops.ratio_iou(*inputs, backend="native").sum()
+    else:
+        out = sum(t.sum() for t in torchops.lstm_cell(*inputs, backend="native"))
+    if training:
+        out.backward()
+    assert all(torch._C._is_cow_tensor(t) for t in inputs), "an input was materialised"

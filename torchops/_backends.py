@@ -1,12 +1,15 @@
 """Which implementation runs: "eager", "script", "native" or "auto".
 
-The choice is process-wide (set_backend, use_backend, or the TORCHOPS_BACKEND
-environment variable) and can be overridden per call with backend=...
+The process-wide choice comes from set_backend (or the TORCHOPS_BACKEND
+environment variable); `with use_backend(...)` overrides it in the calling
+thread or async task only (a context variable), and backend=... overrides
+both for one call.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import threading
 import warnings
@@ -18,7 +21,15 @@ from torchops import _library
 
 BACKENDS = ("eager", "script", "native", "auto")
 _lock = threading.Lock()
-_current = os.environ.get("TORCHOPS_BACKEND", "auto")
+_process_wide = os.environ.get("TORCHOPS_BACKEND", "auto")
+# use_backend's override (None: none), local to the thread or async task.
+_override: contextvars.ContextVar[str | None] = contextvars.ContextVar("torchops_backend", default=None)
+# The same override mirrored per thread, for code that torch.compile traces:
+# Dynamo cannot read a ContextVar (it raises Unsupported), but it reads and
+# guards on a threading.local. So compiled code sees the override of its
+# thread; async tasks that share a thread and run compiled code inside
+# different use_backend blocks see the one entered last.
+_thread = threading.local()
 
 
 class BackendStatus(NamedTuple):
@@ -32,31 +43,38 @@ def _validate(name: str) -> str:
     return name
 
 
-_validate(_current)
+_validate(_process_wide)
 
 
 def set_backend(name: str) -> None:
-    """Choose the backend for every torchops call in this process."""
-    global _current
+    """Choose the backend for every torchops call in this process (threads
+    inside a use_backend block keep theirs until it ends)."""
+    global _process_wide
     with _lock:
-        _current = _validate(name)
+        _process_wide = _validate(name)
 
 
 def get_backend() -> str:
-    return _current
+    """The backend a call without backend=... uses in this thread or task."""
+    if torch.compiler.is_compiling():
+        override = getattr(_thread, "backend", None)
+    else:
+        override = _override.get()
+    return _process_wide if override is None else override
 
 
 @contextlib.contextmanager
 def use_backend(name: str) -> Iterator[None]:
-    """Use `name` inside the with-block, then restore the previous choice."""
-    global _current
-    with _lock:
-        previous, _current = _current, _validate(name)
+    """Use `name` inside the with-block in this thread or async task, then
+    restore its previous choice. Other threads and tasks are not affected."""
+    token = _override.set(_validate(name))
+    previous = getattr(_thread, "backend", None)
+    _thread.backend = name
     try:
         yield
     finally:
-        with _lock:
-            _current = previous
+        _override.reset(token)
+        _thread.backend = previous
 
 
 def _cpu_has_llvm() -> bool:
@@ -102,9 +120,9 @@ def _has_native(op: str, device_type: str) -> bool:
 def resolve(requested: str | None, op: str, device: torch.device) -> str:
     """The concrete backend ("eager", "script" or "native") for one call of
     `op` (e.g. "super_iou::ratio_iou") on `device`."""
-    name = _current if requested is None else requested
+    name = get_backend() if requested is None else requested
     if torch.compiler.is_compiling():
-        # Dynamo reads _current (and guards on it); the choice itself is made
+        # Dynamo reads the choice (and guards on it); the choice itself is made
         # once, outside the graph, and is a constant of the compiled code.
         # torch.export (non-strict, its default) runs this code outside Dynamo;
         # inside Dynamo it is torch.compile. (torch.compiler.is_exporting()

@@ -13,7 +13,8 @@ FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 def check_is_tensor(op: str, name: str, t) -> None:
     if not isinstance(t, torch.Tensor):
-        raise TypeError(f"{op}: expected {name} to be a tensor, but got {type(t).__name__}")
+        got = "None" if t is None else type(t).__name__
+        raise TypeError(f"{op}: expected {name} to be a tensor, but got {got}")
 
 
 def check_floating(op: str, name: str, t) -> None:
@@ -48,9 +49,21 @@ def broadcast_shape(op: str, names: Sequence[str], tensors: Sequence[torch.Tenso
 
 
 def check_eps(op: str, eps) -> None:
+    # the op schema takes a float: a tensor would be read on the host (a sync),
+    # and True would pass as 1.0
+    if isinstance(eps, torch.Tensor):
+        raise TypeError(f"{op}: expected eps to be a number, but got a tensor (pass float(eps))")
+    if not isinstance(eps, (int, float)) or isinstance(eps, bool):
+        raise TypeError(f"{op}: expected eps to be a number, but got {type(eps).__name__}")
     # eps != eps is the NaN test that also works on Dynamo's symbolic floats
-    if not isinstance(eps, (int, float)) or isinstance(eps, bool) or eps != eps or eps < 0:
-        raise ValueError(f"{op}: expected eps to be a non-negative number, but got {eps}")
+    if eps != eps or eps < 0:
+        raise ValueError(f"{op}: expected eps to be a non-negative number, but got {eps:g}")
+
+
+def autocast_enabled(device: torch.device) -> bool:
+    """torch.is_autocast_enabled for the device, False where autocast has no
+    notion of that device (meta tensors, say)."""
+    return device.type in ("cpu", "cuda") and torch.is_autocast_enabled(device.type)
 
 
 def promoted_dtype(tensors: Sequence[torch.Tensor]) -> torch.dtype:

@@ -21,8 +21,27 @@ def check_boxes(op: str, boxes, eps) -> tuple[torch.Size, torch.dtype]:
     return _checks.broadcast_shape(op, BOX_NAMES, boxes), _checks.promoted_dtype(boxes)
 
 
-def check_lstm(op: str, input_gates, hidden_gates, cx, b_ih, b_hh) -> tuple[int, int]:
-    """lstm_cell's checks (as csrc/super_lstm/lstm_cell.cpp); returns (batch, hidden)."""
+def check_ratio_iou_backward(grad, boxes, eps) -> tuple[torch.Size, torch.dtype]:
+    """_ratio_iou_backward's checks (as prepare_boxes_backward in ratio_iou.cpp)."""
+    op = "ratio_iou_backward"
+    shape, dtype = check_boxes(op, boxes, eps)
+    _checks.check_floating(op, "grad", grad)
+    _checks.check_same_device(op, ("x1", "grad"), (boxes[0], grad))
+    try:  # expandable to the output's shape, as at::is_expandable_to
+        fits = torch.broadcast_shapes(grad.shape, shape) == shape
+    except RuntimeError:
+        fits = False
+    if not fits:
+        raise ValueError(
+            f"{op}: expected grad of shape {list(shape)} (or one that broadcasts to it), "
+            f"but got {list(grad.shape)}"
+        )
+    return shape, dtype
+
+
+def check_lstm(op: str, input_gates, hidden_gates, cx, b_ih, b_hh) -> tuple[int, int, torch.dtype]:
+    """lstm_cell's checks (as csrc/super_lstm/lstm_cell.cpp); returns (batch,
+    hidden, the promoted dtype the op computes and returns in)."""
     for name, t in (("input_gates", input_gates), ("hidden_gates", hidden_gates), ("cx", cx)):
         _checks.check_floating(op, name, t)
     if input_gates.dim() not in (1, 2):
@@ -55,16 +74,11 @@ def check_lstm(op: str, input_gates, hidden_gates, cx, b_ih, b_hh) -> tuple[int,
         names.append(name)
         tensors.append(bias)
     _checks.check_same_device(op, names, tensors)
-    for name, t in zip(names[1:], tensors[1:]):
-        if t.dtype != input_gates.dtype:
-            raise TypeError(
-                f"{op}: expected all tensors of one dtype, but input_gates is {input_gates.dtype} "
-                f"and {name} is {t.dtype}"
-            )
-    return (input_gates.shape[0] if input_gates.dim() == 2 else 1), hidden
+    batch = input_gates.shape[0] if input_gates.dim() == 2 else 1
+    return batch, hidden, _checks.promoted_dtype(tensors)
 
 
-def check_lstm_backward(grad_hy, grad_cy, cx, workspace) -> None:
+def check_lstm_backward(grad_hy, grad_cy, cx, workspace) -> torch.dtype:
     """_lstm_cell_backward's checks (as check_lstm_backward_args in lstm_cell.cpp)."""
     op = "lstm_cell_backward"
     for name, t in (("cx", cx), ("workspace", workspace)):
@@ -79,8 +93,6 @@ def check_lstm_backward(grad_hy, grad_cy, cx, workspace) -> None:
             f"but got {list(workspace.shape)}"
         )
     _checks.check_same_device(op, ("cx", "workspace"), (cx, workspace))
-    if workspace.dtype != cx.dtype:
-        raise TypeError(f"{op}: expected workspace of the dtype of cx, {cx.dtype}, but got {workspace.dtype}")
     for name, grad in (("grad_hy", grad_hy), ("grad_cy", grad_cy)):
         if grad is None:
             continue
@@ -88,6 +100,7 @@ def check_lstm_backward(grad_hy, grad_cy, cx, workspace) -> None:
         if grad.shape != cx.shape:
             raise ValueError(f"{op}: expected {name} of the shape of cx {list(cx.shape)}, but got {list(grad.shape)}")
         _checks.check_same_device(op, ("cx", name), (cx, grad))
+    return torch.promote_types(cx.dtype, workspace.dtype)
 
 
 def _registered(qualname: str) -> bool:
@@ -104,7 +117,7 @@ if _registered("super_iou::ratio_iou"):
 
     @torch.library.register_fake("super_iou::_ratio_iou_backward")
     def _ratio_iou_backward_fake(grad, x1, y1, w1, h1, x2, y2, w2, h2, eps):
-        shape, dtype = check_boxes("ratio_iou_backward", (x1, y1, w1, h1, x2, y2, w2, h2), eps)
+        shape, dtype = check_ratio_iou_backward(grad, (x1, y1, w1, h1, x2, y2, w2, h2), eps)
         return [x1.new_empty(shape, dtype=dtype) for _ in range(8)]
 
 
@@ -112,22 +125,20 @@ if _registered("super_lstm::lstm_cell"):
 
     @torch.library.register_fake("super_lstm::lstm_cell")
     def _lstm_cell_fake(input_gates, hidden_gates, cx, b_ih=None, b_hh=None):
-        check_lstm("lstm_cell", input_gates, hidden_gates, cx, b_ih, b_hh)
-        return torch.empty_like(cx, memory_format=torch.contiguous_format), torch.empty_like(
-            cx, memory_format=torch.contiguous_format
-        )
+        _, _, dtype = check_lstm("lstm_cell", input_gates, hidden_gates, cx, b_ih, b_hh)
+        return cx.new_empty(cx.shape, dtype=dtype), cx.new_empty(cx.shape, dtype=dtype)
 
     @torch.library.register_fake("super_lstm::_lstm_cell_forward")
     def _lstm_cell_forward_fake(input_gates, hidden_gates, cx, b_ih=None, b_hh=None):
         hy, cy = _lstm_cell_fake(input_gates, hidden_gates, cx, b_ih, b_hh)
-        return hy, cy, torch.empty_like(input_gates, memory_format=torch.contiguous_format)
+        return hy, cy, input_gates.new_empty(input_gates.shape, dtype=hy.dtype)
 
     @torch.library.register_fake("super_lstm::_lstm_cell_backward")
     def _lstm_cell_backward_fake(grad_hy, grad_cy, cx, workspace, has_bias):
-        check_lstm_backward(grad_hy, grad_cy, cx, workspace)
-        grad_bias = workspace.new_empty([workspace.shape[-1] if has_bias else 0])
+        dtype = check_lstm_backward(grad_hy, grad_cy, cx, workspace)
+        grad_bias = workspace.new_empty([workspace.shape[-1] if has_bias else 0], dtype=dtype)
         return (
-            torch.empty_like(workspace, memory_format=torch.contiguous_format),
-            torch.empty_like(cx, memory_format=torch.contiguous_format),
+            workspace.new_empty(workspace.shape, dtype=dtype),
+            cx.new_empty(cx.shape, dtype=dtype),
             grad_bias,
         )

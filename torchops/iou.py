@@ -68,7 +68,7 @@ def ratio_iou(
     if impl == "native":
         return _native(*boxes, eps)
     _fake.check_boxes("ratio_iou", boxes, eps)
-    if torch.is_autocast_enabled(device.type):
+    if _checks.autocast_enabled(device):
         boxes = tuple(b.float() if b.dtype in (torch.float16, torch.bfloat16) else b for b in boxes)
         with torch.autocast(device.type, enabled=False):
             return _run_python(impl, boxes, eps)

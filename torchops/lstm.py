@@ -57,10 +57,13 @@ def lstm_cell(
 
     ``input_gates = x @ W_ih^T`` and ``hidden_gates = h @ W_hh^T`` are [B, 4H]
     (or [4H] unbatched), gate order i, f, g, o; ``cx`` is [B, H] (or [H]); the
-    biases are [4H] or None. All of one floating dtype on one device.
+    biases are [4H] or None. Floating dtypes on one device; mixed dtypes
+    promote as in the eager expression (hy and cy in the promoted dtype).
     Gradients flow to every input (double backward is not supported by the
-    native op). Under autocast the op runs in the autocast dtype, like
-    torch.nn.LSTMCell's own cell.
+    native op). Under autocast it follows PyTorch's policy for
+    aten::lstm_cell, the cell torch.nn.LSTMCell calls: on CUDA it runs in the
+    autocast dtype; on the CPU nothing is cast (autocast's lower-precision
+    gates with a float32 cx give float32 hy and cy, as torch.nn.LSTMCell does).
     """
     for name, t in (("input_gates", input_gates), ("hidden_gates", hidden_gates), ("cx", cx)):
         _checks.check_is_tensor("lstm_cell", name, t)
@@ -70,9 +73,12 @@ def lstm_cell(
         return torch.ops.super_lstm.lstm_cell.default(input_gates, hidden_gates, cx, b_ih, b_hh)
     _fake.check_lstm("lstm_cell", input_gates, hidden_gates, cx, b_ih, b_hh)
     args = (input_gates, hidden_gates, cx, b_ih, b_hh)
-    if torch.is_autocast_enabled(device.type):
-        dtype = torch.get_autocast_dtype(device.type)
-        args = tuple(None if t is None else t.to(dtype) if t.dtype != torch.float64 else t for t in args)
+    if _checks.autocast_enabled(device):
+        # PyTorch's policy for aten::lstm_cell (see csrc/super_lstm/autocast/):
+        # the autocast dtype on CUDA; on the CPU nothing is cast (mixed dtypes promote)
+        if device.type == "cuda":
+            dtype = torch.get_autocast_dtype(device.type)
+            args = tuple(None if t is None else t.to(dtype) if t.dtype != torch.float64 else t for t in args)
         with torch.autocast(device.type, enabled=False):
             return _run_python(impl, args)
     return _run_python(impl, args)

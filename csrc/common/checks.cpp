@@ -22,19 +22,23 @@ std::string format_number(double value) {
   return buffer;
 }
 
+std::string format_dtype(at::ScalarType dtype) {
+  return "torch." + std::string(c10::getDtypeNames(dtype).first);
+}
+
 void check_defined(const char* op, c10::ArrayRef<const char*> names, c10::ArrayRef<at::Tensor> tensors) {
   for (size_t i = 0; i < tensors.size(); ++i) {
-    TORCH_CHECK(tensors[i].defined(), op, ": expected ", names[i], " to be a tensor, but got None");
+    TORCH_CHECK_TYPE(tensors[i].defined(), op, ": expected ", names[i], " to be a tensor, but got None");
   }
 }
 
 void check_floating(const char* op, const char* name, const at::Tensor& t) {
-  TORCH_CHECK(t.defined(), op, ": expected ", name, " to be a tensor, but got None");
+  TORCH_CHECK_TYPE(t.defined(), op, ": expected ", name, " to be a tensor, but got None");
   const auto dtype = t.scalar_type();
   TORCH_CHECK_TYPE(
       dtype == at::kHalf || dtype == at::kBFloat16 || dtype == at::kFloat || dtype == at::kDouble,
       op, ": expected ", name, " to be a float16, bfloat16, float32 or float64 tensor, but got ",
-      dtype);
+      format_dtype(dtype));
 }
 
 void check_same_device(
@@ -58,7 +62,7 @@ std::vector<int64_t> broadcast_shape_or_throw(
       // align trailing dimensions, as broadcasting does
       const int64_t a = d + shape.size() >= ndim ? shape[d + shape.size() - ndim] : 1;
       const int64_t b = d + sizes.size() >= ndim ? sizes[d + sizes.size() - ndim] : 1;
-      TORCH_CHECK(
+      TORCH_CHECK_VALUE(
           a == b || a == 1 || b == 1, op, ": the shape of ", names[i], " ", format_shape(sizes),
           " does not broadcast with ", format_shape(shape), ", the broadcast shape of ",
           names[0], (i > 1 ? ".." : ""), (i > 1 ? names[i - 1] : ""));
@@ -70,7 +74,7 @@ std::vector<int64_t> broadcast_shape_or_throw(
 }
 
 void check_expandable_to(const char* op, const char* name, const at::Tensor& t, at::IntArrayRef shape) {
-  TORCH_CHECK(
+  TORCH_CHECK_VALUE(
       at::is_expandable_to(t.sizes(), shape), op, ": expected ", name, " of shape ", format_shape(shape),
       " (or one that broadcasts to it), but got ", format_shape(t.sizes()));
 }

@@ -2,7 +2,10 @@
 // Argument checks shared by every op. Each error names the op, the argument,
 // what was expected and what came, so a user can act on it.
 //
-// Value errors use TORCH_CHECK (Python RuntimeError), not TORCH_CHECK_VALUE.
+// Exception classes, the same as the Python checks (torchops/_checks.py) raise:
+// TORCH_CHECK_TYPE (TypeError) for a missing tensor or a wrong dtype,
+// TORCH_CHECK_VALUE (ValueError) for shapes and values, TORCH_CHECK
+// (RuntimeError) for devices.
 //
 // Numbers and shapes in messages go through format_shape / format_number, not
 // through c10::str's std::ostream: on torch 2.11 (Python 3.12, GPU machine)
@@ -21,6 +24,9 @@ std::string format_shape(at::IntArrayRef shape);
 
 // A double as printf's "%g" writes it ("-1", "nan", "1e-05").
 std::string format_number(double value);
+
+// A dtype as Python spells it ("torch.float16"), as the Python checks do.
+std::string format_dtype(at::ScalarType dtype);
 
 // Every tensor defined (not None). Autograd kernels call it first: building
 // the autograd node reads each input's device, which an undefined tensor lacks.

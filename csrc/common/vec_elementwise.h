@@ -3,6 +3,8 @@
 // Vectorized values give all-ones/all-zeros lane masks; select() blends on them.
 #include <ATen/cpu/vec/vec.h>
 
+#include <type_traits>
+
 namespace torchops {
 
 template <typename T>
@@ -33,9 +35,20 @@ inline at::vec::Vectorized<T> minimum_nan(
 // exp_u20 (error within 2 ulps, about half the cycles of Sleef's u10 exp):
 // the sigmoid that follows adds and divides, so its result stays within a
 // few ulps of torch.sigmoid's (the tests bound it against float64).
+// exp_u20 clamps its argument to float's finite range with min/max, which drop
+// NaN and keep exp(-x) finite where it overflows; torch.sigmoid gives NaN for
+// NaN and exactly 0 once exp(-x) overflows (so that 0 * inf downstream is NaN
+// as in eager). The two selects restore both.
 template <typename T>
 inline at::vec::Vectorized<T> sigmoid(const at::vec::Vectorized<T>& x) {
-  return (at::vec::Vectorized<T>(T(1)) + x.neg().exp_u20()).reciprocal();
+  using Vec = at::vec::Vectorized<T>;
+  Vec y = (Vec(T(1)) + x.neg().exp_u20()).reciprocal();
+  if constexpr (std::is_same_v<T, float>) {
+    // below this, exp(-x) overflows float (ln(FLT_MAX) = 88.7228...)
+    constexpr float kExpOverflow = -88.72283935546875f;
+    y = Vec::blendv(y, Vec(T(0)), x < Vec(kExpOverflow));
+  }
+  return Vec::blendv(y, x, x != x);
 }
 
 template <typename T>

@@ -39,7 +39,7 @@ namespace detail {
 const std::array<const char*, 8> kBoxArgNames = {"x1", "y1", "w1", "h1", "x2", "y2", "w2", "h2"};
 
 PreparedBoxes prepare_boxes(const char* op, const BoxTensors& boxes, double eps) {
-  TORCH_CHECK(
+  TORCH_CHECK_VALUE(
       !std::isnan(eps) && eps >= 0, op, ": expected eps to be a non-negative number, but got ",
       format_number(eps));
   for (size_t i = 0; i < boxes.size(); ++i) {

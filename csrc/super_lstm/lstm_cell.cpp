@@ -3,6 +3,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/core/dispatch/Dispatcher.h>
+#include <ATen/native/TypeProperties.h>
 #include <torch/library.h>
 
 #include "common/checks.h"
@@ -50,14 +51,14 @@ LstmArgs check_lstm_args(
   args.b_hh = b_hh.value_or(at::Tensor());
 
   const int64_t dim = input_gates.dim();
-  TORCH_CHECK(
+  TORCH_CHECK_VALUE(
       dim == 1 || dim == 2, op, ": expected input_gates of shape [B, 4H] or [4H], but got ",
       format_shape(input_gates.sizes()));
   const int64_t width = input_gates.size(-1);
-  TORCH_CHECK(
+  TORCH_CHECK_VALUE(
       width % 4 == 0, op, ": expected the last dimension of input_gates to be 4 * hidden_size, "
       "but got ", std::to_string(width), ", which is not a multiple of 4");
-  TORCH_CHECK(
+  TORCH_CHECK_VALUE(
       hidden_gates.sizes() == input_gates.sizes(), op,
       ": expected hidden_gates of the shape of input_gates ", format_shape(input_gates.sizes()),
       ", but got ", format_shape(hidden_gates.sizes()));
@@ -66,7 +67,7 @@ LstmArgs check_lstm_args(
   args.batch = args.batched ? input_gates.size(0) : 1;
   const auto cx_shape = args.batched ? std::vector<int64_t>{args.batch, args.hidden}
                                      : std::vector<int64_t>{args.hidden};
-  TORCH_CHECK(
+  TORCH_CHECK_VALUE(
       cx.sizes() == at::IntArrayRef(cx_shape), op, ": expected cx of shape ",
       format_shape(cx_shape), " (input_gates is ", format_shape(input_gates.sizes()),
       "), but got ", format_shape(cx.sizes()));
@@ -78,22 +79,25 @@ LstmArgs check_lstm_args(
       continue;
     }
     check_floating(op, name, bias);
-    TORCH_CHECK(
+    TORCH_CHECK_VALUE(
         bias.dim() == 1 && bias.size(0) == width, op, ": expected ", name, " of shape [",
         std::to_string(width), "] (4 * hidden_size), but got ", format_shape(bias.sizes()));
     tensors.push_back(bias);
     names.push_back(name);
   }
   check_same_device(op, names, tensors);
-  for (size_t i = 1; i < tensors.size(); ++i) {
-    TORCH_CHECK_TYPE(
-        tensors[i].scalar_type() == tensors[0].scalar_type(), op,
-        ": expected all tensors of one dtype, but input_gates is ", tensors[0].scalar_type(),
-        " and ", names[i], " is ", tensors[i].scalar_type());
-  }
-  args.input_gates = input_gates.view({args.batch, width});
-  args.hidden_gates = hidden_gates.view({args.batch, width});
-  args.cx = cx.view({args.batch, args.hidden});
+  // Mixed dtypes promote as in the eager expression (autocast on the CPU hands
+  // over lower-precision gates with a float32 cell state); an input of another
+  // dtype than the promoted one is converted, one copy of that input.
+  const auto dtype = at::native::result_type(at::ITensorListRef(tensors));
+  const auto promoted = [dtype](const at::Tensor& t) {
+    return (!t.defined() || t.scalar_type() == dtype) ? t : t.to(dtype);
+  };
+  args.input_gates = promoted(input_gates).view({args.batch, width});
+  args.hidden_gates = promoted(hidden_gates).view({args.batch, width});
+  args.cx = promoted(cx).view({args.batch, args.hidden});
+  args.b_ih = promoted(args.b_ih);
+  args.b_hh = promoted(args.b_hh);
   return args;
 }
 
@@ -104,7 +108,7 @@ LstmBackwardArgs check_lstm_backward_args(
   check_defined(op, {"cx", "workspace"}, {cx, workspace});
   check_floating(op, "cx", cx);
   check_floating(op, "workspace", workspace);
-  TORCH_CHECK(
+  TORCH_CHECK_VALUE(
       cx.dim() == 1 || cx.dim() == 2, op, ": expected cx of shape [B, H] or [H], but got ",
       format_shape(cx.sizes()));
   LstmBackwardArgs args;
@@ -113,27 +117,25 @@ LstmBackwardArgs check_lstm_backward_args(
   args.hidden = cx.size(-1);
   auto workspace_shape = cx.sizes().vec();
   workspace_shape.back() *= 4;
-  TORCH_CHECK(
+  TORCH_CHECK_VALUE(
       workspace.sizes() == at::IntArrayRef(workspace_shape), op, ": expected workspace of shape ",
       format_shape(workspace_shape), " (cx is ", format_shape(cx.sizes()), "), but got ",
       format_shape(workspace.sizes()));
   check_same_device(op, {"cx", "workspace"}, {cx, workspace});
-  TORCH_CHECK_TYPE(
-      workspace.scalar_type() == cx.scalar_type(), op,
-      ": expected workspace of the dtype of cx, ", cx.scalar_type(), ", but got ",
-      workspace.scalar_type());
-  args.cx = cx.view({args.batch, args.hidden});
-  args.workspace = workspace.view({args.batch, 4 * args.hidden});
+  // the forward's compute dtype: that of the workspace, promoted with cx's
+  const auto dtype = at::promote_types(cx.scalar_type(), workspace.scalar_type());
+  args.cx = cx.to(dtype).view({args.batch, args.hidden});
+  args.workspace = workspace.to(dtype).view({args.batch, 4 * args.hidden});
   const auto state_grad = [&](const char* name, const at::Tensor& grad) {
     if (!grad.defined()) {  // that output was not used
-      return at::zeros({args.batch, args.hidden}, cx.options());
+      return at::zeros({args.batch, args.hidden}, args.cx.options());
     }
     check_floating(op, name, grad);
-    TORCH_CHECK(
+    TORCH_CHECK_VALUE(
         grad.sizes() == cx.sizes(), op, ": expected ", name, " of the shape of cx ",
         format_shape(cx.sizes()), ", but got ", format_shape(grad.sizes()));
     check_same_device(op, {"cx", name}, {cx, grad});
-    return grad.to(cx.scalar_type()).view({args.batch, args.hidden});
+    return grad.to(dtype).view({args.batch, args.hidden});
   };
   args.grad_hy = state_grad("grad_hy", grad_hy);
   args.grad_cy = state_grad("grad_cy", grad_cy);

@@ -21,6 +21,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <type_traits>
 #include <utility>
 
 #include "common/cuda_elementwise.cuh"
@@ -38,15 +39,23 @@ struct Strided2d {
   __device__ T* at(int64_t row, int64_t col) const { return ptr + row * row_stride + col * col_stride; }
 };
 
+// Inputs (const T) are read through const_data_ptr, which leaves a
+// copy-on-write tensor shared; outputs through mutable_data_ptr.
 template <typename T>
 Strided2d<T> strided(const at::Tensor& t) {
   if (!t.defined()) {
     return {nullptr, 0, 0};
   }
-  if (t.dim() == 1) {  // a bias: the same for every row
-    return {static_cast<T*>(t.data_ptr()), 0, t.stride(0)};
+  T* ptr;
+  if constexpr (std::is_const_v<T>) {
+    ptr = static_cast<T*>(t.const_data_ptr());
+  } else {
+    ptr = static_cast<T*>(t.mutable_data_ptr());
   }
-  return {static_cast<T*>(t.data_ptr()), t.stride(0), t.stride(1)};
+  if (t.dim() == 1) {  // a bias: the same for every row
+    return {ptr, 0, t.stride(0)};
+  }
+  return {ptr, t.stride(0), t.stride(1)};
 }
 
 // Forward operands; workspace.ptr is null for inference.
@@ -219,7 +228,7 @@ bool vectorizable(std::initializer_list<at::Tensor> tensors, int64_t hidden, int
     }
     const bool unit_columns = t.stride(-1) == 1 || t.size(-1) == 1;
     const bool aligned_rows = t.dim() == 1 || t.stride(0) % vec == 0 || t.size(0) == 1;
-    if (!unit_columns || !aligned_rows || !cuda::is_aligned(t.data_ptr(), vec * sizeof(scalar_t))) {
+    if (!unit_columns || !aligned_rows || !cuda::is_aligned(t.const_data_ptr(), vec * sizeof(scalar_t))) {
       return false;
     }
   }
@@ -279,6 +288,39 @@ void lstm_cell_forward_into(const detail::LstmArgs& args, const at::Tensor& hy, 
   });
 }
 
+// Second stage of the bias gradient: sums the [groups, columns] partial sums
+// over the groups in an order fixed by `groups` alone (lane l of kLanes adds
+// groups l, l + kLanes, ... in turn; the lanes are then added in order), so
+// the bits depend on the shape only, not on the GPU (ATen's sum splits its
+// work by the SM count). Threads of a warp take consecutive columns.
+constexpr int kSumLanes = 8;
+constexpr int kSumColumns = cuda::kThreads / kSumLanes;
+
+template <typename opmath_t, typename scalar_t>
+__global__ void __launch_bounds__(cuda::kThreads) sum_groups_in_fixed_order(
+    const opmath_t* partial, int64_t groups, int64_t columns, scalar_t* out) {
+  __shared__ opmath_t lane_sums[kSumLanes][kSumColumns];
+  const int column_in_block = threadIdx.x % kSumColumns;
+  const int lane = threadIdx.x / kSumColumns;
+  const int64_t column = static_cast<int64_t>(blockIdx.x) * kSumColumns + column_in_block;
+  opmath_t sum = 0;
+  if (column < columns) {
+    for (int64_t g = lane; g < groups; g += kSumLanes) {
+      sum += partial[g * columns + column];
+    }
+  }
+  lane_sums[lane][column_in_block] = sum;
+  __syncthreads();
+  if (lane == 0 && column < columns) {
+    opmath_t total = lane_sums[0][column_in_block];
+#pragma unroll
+    for (int l = 1; l < kSumLanes; ++l) {
+      total += lane_sums[l][column_in_block];
+    }
+    out[column] = static_cast<scalar_t>(total);
+  }
+}
+
 // Rows each backward thread walks when it also sums the bias gradient: enough
 // to make the partial sums (row_groups x 4H) small against the gate gradient,
 // few enough to keep 2^18 threads busy. A function of the shape only, so the
@@ -304,10 +346,16 @@ at::Tensor launch_backward(const BackwardOperands<scalar_t>& p, int64_t batch, i
   const int64_t row_groups = backward_row_groups(batch, hidden / kVec);
   auto partial = at::empty({row_groups, 4 * hidden}, options.dtype(c10::CppTypeToScalarType<opmath_t>::value));
   const auto [grid, block] = grid_for<kVec>(hidden, row_groups);
-  lstm_cell_backward_kernel<scalar_t, kVec, true><<<grid, block, 0, stream>>>(
-      p, batch, hidden, static_cast<opmath_t*>(partial.data_ptr()));
+  auto* partial_ptr = static_cast<opmath_t*>(partial.mutable_data_ptr());
+  lstm_cell_backward_kernel<scalar_t, kVec, true><<<grid, block, 0, stream>>>(p, batch, hidden, partial_ptr);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
-  return partial.sum(0).to(c10::CppTypeToScalarType<scalar_t>::value);
+  auto grad_bias = at::empty({4 * hidden}, options);
+  const int64_t columns = 4 * hidden;
+  const auto sum_blocks = static_cast<unsigned>((columns + kSumColumns - 1) / kSumColumns);
+  sum_groups_in_fixed_order<opmath_t, scalar_t><<<sum_blocks, cuda::kThreads, 0, stream>>>(
+      partial_ptr, row_groups, columns, grad_bias.mutable_data_ptr<scalar_t>());
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  return grad_bias;
 }
 
 // hy, cy and, in training, the workspace (else undefined) of one forward call.
