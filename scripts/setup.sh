@@ -9,4 +9,7 @@ PYTHON=${PYTHON:-python3}
 # torch 2.13.0 is the pinned CPU wheel on our CI machines; use TORCH_SPEC to choose another.
 .venv/bin/python -m pip install -q --upgrade pip setuptools wheel
 .venv/bin/python -m pip install -q "${TORCH_SPEC:-torch==2.13.0}" numpy ninja cmake pytest hypothesis onnx onnxscript onnxruntime
+# torchvision's box functions are the peers of torchops.ops (tests, benchmarks); 0.28 pairs with
+# torch 2.13. Its C extension needs CUDA torch, so only its pure-Python box code is used here.
+.venv/bin/python -m pip install -q --no-deps "${TORCHVISION_SPEC:-torchvision==0.28.0}"
 .venv/bin/python -m pip install -q --no-build-isolation --no-deps -e .

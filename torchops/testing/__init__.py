@@ -1,0 +1,2 @@
+"""Testing support: torchvision's box functions for comparisons (and, for
+plug-in authors, the conformance checks)."""
