@@ -53,6 +53,16 @@ C10_HOST_DEVICE inline T tanh_(T x) {
   return std::tanh(x);
 }
 
+template <typename T>
+C10_HOST_DEVICE inline T atan_(T x) {
+  return std::atan(x);
+}
+
+// Both masks true (comparisons of scalars give bool, of vectors lane masks).
+C10_HOST_DEVICE inline bool mask_and(bool a, bool b) {
+  return a && b;
+}
+
 // Their gradients in terms of the output y, as ATen's sigmoid_backward and
 // tanh_backward write them.
 template <typename T>

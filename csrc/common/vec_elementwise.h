@@ -56,4 +56,14 @@ inline at::vec::Vectorized<T> tanh_(const at::vec::Vectorized<T>& x) {
   return x.tanh();
 }
 
+template <typename T>
+inline at::vec::Vectorized<T> atan_(const at::vec::Vectorized<T>& x) {
+  return x.atan();
+}
+
+template <typename T>
+inline at::vec::Vectorized<T> mask_and(const at::vec::Vectorized<T>& a, const at::vec::Vectorized<T>& b) {
+  return a & b;
+}
+
 }  // namespace torchops

@@ -1,0 +1,262 @@
+// The box IoU family's schemas, argument checks, autograd and the public
+// functions (pairwise, paired, losses) made from the declarations in
+// box_iou.h. Kernels: cpu/box_iou_kernel.cpp, cuda/box_iou_kernel.cu.
+#include "super_iou/box_iou.h"
+
+#include <ATen/ATen.h>
+#include <ATen/ExpandUtils.h>
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <ATen/native/TypeProperties.h>
+#include <torch/autograd.h>
+#include <torch/library.h>
+
+#include <cmath>
+#include <string>
+
+#include "common/checks.h"
+
+namespace torchops {
+namespace detail {
+namespace {
+
+BoxFormat parse_format(const char* op, c10::string_view fmt) {
+  if (fmt == "xyxy") return BoxFormat::XYXY;
+  if (fmt == "xywh") return BoxFormat::XYWH;
+  if (fmt == "cxcywh") return BoxFormat::CXCYWH;
+  TORCH_CHECK_VALUE(
+      false, op, ": expected fmt to be 'xyxy', 'xywh' or 'cxcywh', but got '", std::string(fmt), "'");
+}
+
+void check_boxes(const char* op, const char* name, const at::Tensor& t) {
+  check_floating(op, name, t);
+  TORCH_CHECK_VALUE(
+      t.dim() >= 1 && t.size(-1) == 4, op, ": expected ", name, " of shape [..., 4], but got ",
+      format_shape(t.sizes()));
+}
+
+bool broadcastable(at::IntArrayRef a, at::IntArrayRef b) {
+  for (size_t d = 0; d < std::min(a.size(), b.size()); ++d) {
+    const int64_t x = a[a.size() - 1 - d], y = b[b.size() - 1 - d];
+    if (x != y && x != 1 && y != 1) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+PreparedBoxPair prepare_box_pair(
+    const char* op, const BoxOpDecl& decl, const at::Tensor& boxes1, const at::Tensor& boxes2,
+    c10::string_view fmt, double eps) {
+  check_defined(op, {"boxes1", "boxes2"}, {boxes1, boxes2});
+  check_boxes(op, "boxes1", boxes1);
+  check_boxes(op, "boxes2", boxes2);
+  TORCH_CHECK_VALUE(
+      !std::isnan(eps) && eps >= 0, op, ": expected eps to be a non-negative number, but got ",
+      format_number(eps));
+  PreparedBoxPair p;
+  p.format = parse_format(op, fmt);
+  check_same_device(op, {"boxes1", "boxes2"}, {boxes1, boxes2});
+  const auto leading1 = boxes1.sizes().slice(0, boxes1.dim() - 1);
+  const auto leading2 = boxes2.sizes().slice(0, boxes2.dim() - 1);
+  TORCH_CHECK_VALUE(
+      broadcastable(leading1, leading2), op, ": the boxes do not pair: boxes1 ", format_shape(boxes1.sizes()),
+      " and boxes2 ", format_shape(boxes2.sizes()), " have leading dimensions that do not broadcast");
+  p.shape = at::infer_size(leading1, leading2);
+  const auto dtype = at::promote_types(boxes1.scalar_type(), boxes2.scalar_type());
+  p.boxes1 = boxes1.scalar_type() == dtype ? boxes1 : boxes1.to(dtype);
+  p.boxes2 = boxes2.scalar_type() == dtype ? boxes2 : boxes2.to(dtype);
+  p.out_dtype = (dtype == at::kHalf || dtype == at::kBFloat16) ? at::kFloat : dtype;
+  // complete_box_iou_loss gives its eps to alpha only; torchvision's DIoU part
+  // inside it keeps its default 1e-7
+  p.eps = (decl.kind == BoxKind::CIoU && decl.loss) ? 1e-7 : eps;
+  p.eps_alpha = eps;
+  return p;
+}
+
+PreparedBoxPair prepare_box_pair_backward(
+    const char* op, const BoxOpDecl& decl, const at::Tensor& grad, const at::Tensor& boxes1,
+    const at::Tensor& boxes2, c10::string_view fmt, double eps) {
+  check_defined(op, {"grad"}, {grad});
+  auto p = prepare_box_pair(op, decl, boxes1, boxes2, fmt, eps);
+  check_floating(op, "grad", grad);
+  check_same_device(op, {"boxes1", "grad"}, {boxes1, grad});
+  check_expandable_to(op, "grad", grad, p.shape);
+  return p;
+}
+
+}  // namespace detail
+
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+using ForwardSignature = at::Tensor(const at::Tensor&, const at::Tensor&, c10::string_view, double);
+using BackwardSignature =
+    std::tuple<at::Tensor, at::Tensor>(const at::Tensor&, const at::Tensor&, const at::Tensor&, c10::string_view, double);
+
+template <size_t I>
+const c10::TypedOperatorHandle<ForwardSignature>& forward_op() {
+  static const auto op = c10::Dispatcher::singleton()
+                             .findSchemaOrThrow((std::string("super_iou::") + kBoxOps[I].name).c_str(), "")
+                             .typed<ForwardSignature>();
+  return op;
+}
+
+template <size_t I>
+const c10::TypedOperatorHandle<BackwardSignature>& backward_op() {
+  static const auto op = c10::Dispatcher::singleton()
+                             .findSchemaOrThrow((std::string("super_iou::_") + kBoxOps[I].name + "_backward").c_str(), "")
+                             .typed<BackwardSignature>();
+  return op;
+}
+
+template <size_t I>
+class BoxPairFunction : public torch::autograd::Function<BoxPairFunction<I>> {
+ public:
+  static at::Tensor forward(
+      AutogradContext* ctx, const at::Tensor& boxes1, const at::Tensor& boxes2, c10::string_view fmt, double eps) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    ctx->saved_data["fmt"] = std::string(fmt);
+    ctx->saved_data["eps"] = eps;
+    ctx->save_for_backward({boxes1, boxes2});
+    return forward_op<I>().call(boxes1, boxes2, fmt, eps);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
+    const auto saved = ctx->get_saved_variables();
+    const auto fmt = ctx->saved_data["fmt"].toStringRef();
+    auto [grad1, grad2] =
+        backward_op<I>().call(grad_outputs[0], saved[0], saved[1], fmt, ctx->saved_data["eps"].toDouble());
+    // a broadcast input gets the sum of its gradient over the broadcast dims
+    if (grad1.sizes() != saved[0].sizes()) grad1 = at::sum_to(grad1, saved[0].sizes());
+    if (grad2.sizes() != saved[1].sizes()) grad2 = at::sum_to(grad2, saved[1].sizes());
+    return {grad1, grad2, at::Tensor(), at::Tensor()};
+  }
+};
+
+// The backward op is not differentiable: double backward is a clear error.
+template <size_t I>
+class BoxPairBackwardFunction : public torch::autograd::Function<BoxPairBackwardFunction<I>> {
+ public:
+  static variable_list forward(
+      AutogradContext* /*ctx*/, const at::Tensor& grad, const at::Tensor& boxes1, const at::Tensor& boxes2,
+      c10::string_view fmt, double eps) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    auto [grad1, grad2] = backward_op<I>().call(grad, boxes1, boxes2, fmt, eps);
+    return {grad1, grad2};
+  }
+
+  static variable_list backward(AutogradContext* /*ctx*/, variable_list /*grad_outputs*/) {
+    TORCH_CHECK(false, kBoxOps[I].name, ": double backward (gradients of gradients) is not supported");
+  }
+};
+
+template <size_t I>
+at::Tensor box_pair_autograd(const at::Tensor& boxes1, const at::Tensor& boxes2, c10::string_view fmt, double eps) {
+  check_defined(kBoxOps[I].name, {"boxes1", "boxes2"}, {boxes1, boxes2});
+  return BoxPairFunction<I>::apply(boxes1, boxes2, fmt, eps);
+}
+
+template <size_t I>
+std::tuple<at::Tensor, at::Tensor> box_pair_backward_autograd(
+    const at::Tensor& grad, const at::Tensor& boxes1, const at::Tensor& boxes2, c10::string_view fmt, double eps) {
+  check_defined(kBoxOps[I].name, {"grad", "boxes1", "boxes2"}, {grad, boxes1, boxes2});
+  auto grads = BoxPairBackwardFunction<I>::apply(grad, boxes1, boxes2, fmt, eps);
+  return {grads[0], grads[1]};
+}
+
+// --- the public functions, composed of the ops above --------------------------------
+
+constexpr size_t kPairedIou = 0, kPairedGiou = 1, kPairedDiou = 2, kPairedCiou = 3;
+constexpr size_t kGiouLoss = 4, kDiouLoss = 5, kCiouLoss = 6;
+
+// [..., N, 4] x [..., M, 4] -> [..., N, M]: the paired op over [..., N, 1, 4]
+// and [..., 1, M, 4] views.
+template <size_t I>
+at::Tensor pairwise(const char* name, const at::Tensor& boxes1, const at::Tensor& boxes2, c10::string_view fmt,
+                    double eps) {
+  check_defined(name, {"boxes1", "boxes2"}, {boxes1, boxes2});
+  TORCH_CHECK_VALUE(
+      boxes1.dim() >= 2, name, ": expected boxes1 of shape [..., N, 4], but got ", format_shape(boxes1.sizes()));
+  TORCH_CHECK_VALUE(
+      boxes2.dim() >= 2, name, ": expected boxes2 of shape [..., M, 4], but got ", format_shape(boxes2.sizes()));
+  return forward_op<I>().call(boxes1.unsqueeze(-2), boxes2.unsqueeze(-3), fmt, eps);
+}
+
+template <size_t I>
+at::Tensor loss_with_reduction(const char* name, const at::Tensor& boxes1, const at::Tensor& boxes2,
+                               c10::string_view reduction, double eps, c10::string_view fmt) {
+  TORCH_CHECK_VALUE(
+      reduction == "none" || reduction == "mean" || reduction == "sum", name,
+      ": expected reduction to be 'none', 'mean' or 'sum', but got '", std::string(reduction), "'");
+  const auto loss = forward_op<I>().call(boxes1, boxes2, fmt, eps);
+  if (reduction == "sum") return loss.sum();
+  if (reduction == "mean") return loss.numel() > 0 ? loss.mean() : 0.0 * loss.sum();  // torchvision's empty mean
+  return loss;
+}
+
+}  // namespace
+
+TORCH_LIBRARY_FRAGMENT(super_iou, m) {
+  for_each_box_op([&](auto index) {
+    constexpr size_t I = decltype(index)::value;
+    const std::string name = kBoxOps[I].name;
+    m.def((name + "(Tensor boxes1, Tensor boxes2, str fmt=\"xyxy\", float eps=1e-07) -> Tensor").c_str(),
+          {at::Tag::pt2_compliant_tag});
+    m.def(("_" + name + "_backward(Tensor grad, Tensor boxes1, Tensor boxes2, str fmt, float eps) -> (Tensor, Tensor)")
+              .c_str(),
+          {at::Tag::pt2_compliant_tag});
+  });
+  // torchvision.ops' signatures (plus fmt), made of the ops above.
+  m.def("box_iou(Tensor boxes1, Tensor boxes2, str fmt=\"xyxy\") -> Tensor", {at::Tag::pt2_compliant_tag});
+  m.def("generalized_box_iou(Tensor boxes1, Tensor boxes2, str fmt=\"xyxy\") -> Tensor", {at::Tag::pt2_compliant_tag});
+  m.def("distance_box_iou(Tensor boxes1, Tensor boxes2, float eps=1e-07, str fmt=\"xyxy\") -> Tensor",
+        {at::Tag::pt2_compliant_tag});
+  m.def("complete_box_iou(Tensor boxes1, Tensor boxes2, float eps=1e-07, str fmt=\"xyxy\") -> Tensor",
+        {at::Tag::pt2_compliant_tag});
+  for (const char* loss : {"generalized_box_iou_loss", "distance_box_iou_loss", "complete_box_iou_loss"}) {
+    m.def((std::string(loss) +
+           "(Tensor boxes1, Tensor boxes2, str reduction=\"none\", float eps=1e-07, str fmt=\"xyxy\") -> Tensor")
+              .c_str(),
+          {at::Tag::pt2_compliant_tag});
+  }
+}
+
+TORCH_LIBRARY_IMPL(super_iou, Autograd, m) {
+  for_each_box_op([&](auto index) {
+    constexpr size_t I = decltype(index)::value;
+    const std::string name = kBoxOps[I].name;
+    m.impl(name.c_str(), &box_pair_autograd<I>);
+    m.impl(("_" + name + "_backward").c_str(), &box_pair_backward_autograd<I>);
+  });
+}
+
+TORCH_LIBRARY_IMPL(super_iou, CompositeImplicitAutograd, m) {
+  m.impl("box_iou", [](const at::Tensor& b1, const at::Tensor& b2, c10::string_view fmt) {
+    return pairwise<kPairedIou>("box_iou", b1, b2, fmt, 0.0);
+  });
+  m.impl("generalized_box_iou", [](const at::Tensor& b1, const at::Tensor& b2, c10::string_view fmt) {
+    return pairwise<kPairedGiou>("generalized_box_iou", b1, b2, fmt, 0.0);
+  });
+  m.impl("distance_box_iou", [](const at::Tensor& b1, const at::Tensor& b2, double eps, c10::string_view fmt) {
+    return pairwise<kPairedDiou>("distance_box_iou", b1, b2, fmt, eps);
+  });
+  m.impl("complete_box_iou", [](const at::Tensor& b1, const at::Tensor& b2, double eps, c10::string_view fmt) {
+    return pairwise<kPairedCiou>("complete_box_iou", b1, b2, fmt, eps);
+  });
+  m.impl("generalized_box_iou_loss",
+         [](const at::Tensor& b1, const at::Tensor& b2, c10::string_view reduction, double eps, c10::string_view fmt) {
+           return loss_with_reduction<kGiouLoss>("generalized_box_iou_loss", b1, b2, reduction, eps, fmt);
+         });
+  m.impl("distance_box_iou_loss",
+         [](const at::Tensor& b1, const at::Tensor& b2, c10::string_view reduction, double eps, c10::string_view fmt) {
+           return loss_with_reduction<kDiouLoss>("distance_box_iou_loss", b1, b2, reduction, eps, fmt);
+         });
+  m.impl("complete_box_iou_loss",
+         [](const at::Tensor& b1, const at::Tensor& b2, c10::string_view reduction, double eps, c10::string_view fmt) {
+           return loss_with_reduction<kCiouLoss>("complete_box_iou_loss", b1, b2, reduction, eps, fmt);
+         });
+}
+
+}  // namespace torchops

@@ -1,0 +1,73 @@
+#pragma once
+// The box IoU family: one declaration per op (kBoxOps), from which the
+// schemas, checks, autograd and kernels are made. Each op is elementwise over
+// pairs of [..., 4] boxes that broadcast in their leading dimensions; the
+// pairwise N x M functions are the same op over [N, 1, 4] x [1, M, 4] views
+// (see box_iou.cpp), so they write only the N x M output.
+#include <ATen/core/Tensor.h>
+#include <c10/util/string_view.h>
+
+#include <array>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "super_iou/box_iou_math.h"
+
+namespace torchops {
+
+struct BoxOpDecl {
+  const char* name;  // of the op super_iou::<name>; its backward is _<name>_backward
+  BoxKind kind;
+  bool loss;  // torchvision's loss convention (value 1 - metric), else its metric's
+};
+
+inline constexpr std::array<BoxOpDecl, 7> kBoxOps = {{
+    {"paired_box_iou", BoxKind::IoU, false},
+    {"paired_generalized_box_iou", BoxKind::GIoU, false},
+    {"paired_distance_box_iou", BoxKind::DIoU, false},
+    {"paired_complete_box_iou", BoxKind::CIoU, false},
+    {"_generalized_box_iou_loss", BoxKind::GIoU, true},
+    {"_distance_box_iou_loss", BoxKind::DIoU, true},
+    {"_complete_box_iou_loss", BoxKind::CIoU, true},
+}};
+
+template <typename F, size_t... I>
+void for_each_box_op_impl(F&& f, std::index_sequence<I...>) {
+  (f(std::integral_constant<size_t, I>{}), ...);
+}
+
+// Calls f(std::integral_constant<size_t, I>{}) for every declared op I.
+template <typename F>
+void for_each_box_op(F&& f) {
+  for_each_box_op_impl(f, std::make_index_sequence<kBoxOps.size()>{});
+}
+
+namespace detail {
+
+// Checked, promoted arguments of one call: boxes in their common dtype
+// (half types stay half: the kernels read them and compute in float), the
+// broadcast shape of the leading dimensions, the output dtype (float32 for
+// half types, as torchvision's _upcast) and the formula's parameters.
+struct PreparedBoxPair {
+  at::Tensor boxes1, boxes2;
+  std::vector<int64_t> shape;
+  at::ScalarType out_dtype;
+  BoxFormat format;
+  double eps, eps_alpha;
+};
+
+PreparedBoxPair prepare_box_pair(
+    const char* op, const BoxOpDecl& decl, const at::Tensor& boxes1, const at::Tensor& boxes2,
+    c10::string_view fmt, double eps);
+
+// The same for the backward op, whose upstream gradient has the output's
+// shape (or broadcasts to it).
+PreparedBoxPair prepare_box_pair_backward(
+    const char* op, const BoxOpDecl& decl, const at::Tensor& grad, const at::Tensor& boxes1,
+    const at::Tensor& boxes2, c10::string_view fmt, double eps);
+
+}  // namespace detail
+
+}  // namespace torchops
