@@ -23,7 +23,7 @@ _library.ensure_loaded(build=False)
 
 from torchops.iou import ratio_iou, ratio_iou_eager  # noqa: E402
 from torchops.lstm import lstm_cell, lstm_cell_eager  # noqa: E402
-from torchops import nn  # noqa: E402
+from torchops import nn, ops  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -43,6 +43,7 @@ __all__ = [
     "lstm_cell",
     "lstm_cell_eager",
     "nn",
+    "ops",
     "ratio_iou",
     "ratio_iou_eager",
     "set_backend",

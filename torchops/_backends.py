@@ -67,13 +67,17 @@ def get_backend() -> str:
 def use_backend(name: str) -> Iterator[None]:
     """Use `name` inside the with-block in this thread or async task, then
     restore its previous choice. Other threads and tasks are not affected."""
-    token = _override.set(_validate(name))
+    _validate(name)
+    # inside code that torch.compile traces only the mirror is set (Dynamo
+    # cannot trace ContextVar.set)
+    token = None if torch.compiler.is_compiling() else _override.set(name)
     previous = getattr(_thread, "backend", None)
     _thread.backend = name
     try:
         yield
     finally:
-        _override.reset(token)
+        if token is not None:
+            _override.reset(token)
         _thread.backend = previous
 
 

@@ -21,21 +21,24 @@ def check_boxes(op: str, boxes, eps) -> tuple[torch.Size, torch.dtype]:
     return _checks.broadcast_shape(op, BOX_NAMES, boxes), _checks.promoted_dtype(boxes)
 
 
+def _check_expandable(op: str, name: str, t, shape) -> None:
+    """As at::is_expandable_to (check_expandable_to in csrc/common/checks.cpp)."""
+    try:
+        fits = torch.broadcast_shapes(t.shape, shape) == shape
+    except RuntimeError:
+        fits = False
+    if not fits:
+        raise ValueError(f"{op}: expected {name} of shape {list(shape)} (or one that broadcasts to it), "
+                         f"but got {list(t.shape)}")
+
+
 def check_ratio_iou_backward(grad, boxes, eps) -> tuple[torch.Size, torch.dtype]:
     """_ratio_iou_backward's checks (as prepare_boxes_backward in ratio_iou.cpp)."""
     op = "ratio_iou_backward"
     shape, dtype = check_boxes(op, boxes, eps)
     _checks.check_floating(op, "grad", grad)
     _checks.check_same_device(op, ("x1", "grad"), (boxes[0], grad))
-    try:  # expandable to the output's shape, as at::is_expandable_to
-        fits = torch.broadcast_shapes(grad.shape, shape) == shape
-    except RuntimeError:
-        fits = False
-    if not fits:
-        raise ValueError(
-            f"{op}: expected grad of shape {list(shape)} (or one that broadcasts to it), "
-            f"but got {list(grad.shape)}"
-        )
+    _check_expandable(op, "grad", grad, shape)
     return shape, dtype
 
 
@@ -142,3 +145,40 @@ if _registered("super_lstm::lstm_cell"):
             cx.new_empty(cx.shape, dtype=dtype),
             grad_bias,
         )
+
+
+def _register_box_op_fakes() -> None:
+    """Fake kernels of the box IoU family's ops (torchops/boxes.py BOX_OPS),
+    with the checks of csrc/super_iou/box_iou.cpp."""
+    from torchops import boxes
+
+    def forward_fake(name):
+        def fake(boxes1, boxes2, eps=1e-7, fmt="xyxy"):
+            boxes._check_boxes(name, boxes1, boxes2, fmt, eps)
+            shape = boxes.pair_shape(name, boxes1, boxes2)
+            return boxes1.new_empty(shape, dtype=boxes.out_dtype(boxes1, boxes2))
+
+        return fake
+
+    def backward_fake(name):
+        op = boxes.BOX_OPS[name].backward_name.removeprefix("_")
+
+        def fake(grad, boxes1, boxes2, eps, fmt):
+            _checks.check_is_tensor(op, "grad", grad)
+            boxes._check_boxes(op, boxes1, boxes2, fmt, eps)
+            shape = boxes.pair_shape(op, boxes1, boxes2)
+            _checks.check_floating(op, "grad", grad)
+            _checks.check_same_device(op, ("boxes1", "grad"), (boxes1, grad))
+            _check_expandable(op, "grad", grad, shape)
+            dtype = torch.promote_types(boxes1.dtype, boxes2.dtype)
+            return tuple(boxes1.new_empty((*shape, 4), dtype=dtype) for _ in range(2))
+
+        return fake
+
+    for name in boxes.BOX_OPS:
+        torch.library.register_fake(f"super_iou::{name}")(forward_fake(name))
+        torch.library.register_fake(f"super_iou::{boxes.BOX_OPS[name].backward_name}")(backward_fake(name))
+
+
+if _registered("super_iou::paired_box_iou"):
+    _register_box_op_fakes()

@@ -84,6 +84,14 @@ PreparedBoxPair prepare_box_pair_backward(
   return p;
 }
 
+RowViews row_views(const PreparedBoxPair& p) {
+  auto shape = p.shape;
+  shape.push_back(4);
+  const auto e1 = p.boxes1.expand(shape), e2 = p.boxes2.expand(shape);
+  const auto size = static_cast<int64_t>(e1.element_size());
+  return {e1.select(-1, 0), e2.select(-1, 0), e1.stride(-1) * size, e2.stride(-1) * size};
+}
+
 }  // namespace detail
 
 namespace {
@@ -91,9 +99,9 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-using ForwardSignature = at::Tensor(const at::Tensor&, const at::Tensor&, c10::string_view, double);
+using ForwardSignature = at::Tensor(const at::Tensor&, const at::Tensor&, double, c10::string_view);
 using BackwardSignature =
-    std::tuple<at::Tensor, at::Tensor>(const at::Tensor&, const at::Tensor&, const at::Tensor&, c10::string_view, double);
+    std::tuple<at::Tensor, at::Tensor>(const at::Tensor&, const at::Tensor&, const at::Tensor&, double, c10::string_view);
 
 template <size_t I>
 const c10::TypedOperatorHandle<ForwardSignature>& forward_op() {
@@ -106,7 +114,7 @@ const c10::TypedOperatorHandle<ForwardSignature>& forward_op() {
 template <size_t I>
 const c10::TypedOperatorHandle<BackwardSignature>& backward_op() {
   static const auto op = c10::Dispatcher::singleton()
-                             .findSchemaOrThrow((std::string("super_iou::_") + kBoxOps[I].name + "_backward").c_str(), "")
+                             .findSchemaOrThrow(("super_iou::" + backward_name(kBoxOps[I])).c_str(), "")
                              .typed<BackwardSignature>();
   return op;
 }
@@ -115,19 +123,19 @@ template <size_t I>
 class BoxPairFunction : public torch::autograd::Function<BoxPairFunction<I>> {
  public:
   static at::Tensor forward(
-      AutogradContext* ctx, const at::Tensor& boxes1, const at::Tensor& boxes2, c10::string_view fmt, double eps) {
+      AutogradContext* ctx, const at::Tensor& boxes1, const at::Tensor& boxes2, double eps, c10::string_view fmt) {
     at::AutoDispatchBelowADInplaceOrView guard;
     ctx->saved_data["fmt"] = std::string(fmt);
     ctx->saved_data["eps"] = eps;
     ctx->save_for_backward({boxes1, boxes2});
-    return forward_op<I>().call(boxes1, boxes2, fmt, eps);
+    return forward_op<I>().call(boxes1, boxes2, eps, fmt);
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
     const auto saved = ctx->get_saved_variables();
     const auto fmt = ctx->saved_data["fmt"].toStringRef();
     auto [grad1, grad2] =
-        backward_op<I>().call(grad_outputs[0], saved[0], saved[1], fmt, ctx->saved_data["eps"].toDouble());
+        backward_op<I>().call(grad_outputs[0], saved[0], saved[1], ctx->saved_data["eps"].toDouble(), fmt);
     // a broadcast input gets the sum of its gradient over the broadcast dims
     if (grad1.sizes() != saved[0].sizes()) grad1 = at::sum_to(grad1, saved[0].sizes());
     if (grad2.sizes() != saved[1].sizes()) grad2 = at::sum_to(grad2, saved[1].sizes());
@@ -141,9 +149,9 @@ class BoxPairBackwardFunction : public torch::autograd::Function<BoxPairBackward
  public:
   static variable_list forward(
       AutogradContext* /*ctx*/, const at::Tensor& grad, const at::Tensor& boxes1, const at::Tensor& boxes2,
-      c10::string_view fmt, double eps) {
+      double eps, c10::string_view fmt) {
     at::AutoDispatchBelowADInplaceOrView guard;
-    auto [grad1, grad2] = backward_op<I>().call(grad, boxes1, boxes2, fmt, eps);
+    auto [grad1, grad2] = backward_op<I>().call(grad, boxes1, boxes2, eps, fmt);
     return {grad1, grad2};
   }
 
@@ -153,16 +161,16 @@ class BoxPairBackwardFunction : public torch::autograd::Function<BoxPairBackward
 };
 
 template <size_t I>
-at::Tensor box_pair_autograd(const at::Tensor& boxes1, const at::Tensor& boxes2, c10::string_view fmt, double eps) {
+at::Tensor box_pair_autograd(const at::Tensor& boxes1, const at::Tensor& boxes2, double eps, c10::string_view fmt) {
   check_defined(kBoxOps[I].name, {"boxes1", "boxes2"}, {boxes1, boxes2});
-  return BoxPairFunction<I>::apply(boxes1, boxes2, fmt, eps);
+  return BoxPairFunction<I>::apply(boxes1, boxes2, eps, fmt);
 }
 
 template <size_t I>
 std::tuple<at::Tensor, at::Tensor> box_pair_backward_autograd(
-    const at::Tensor& grad, const at::Tensor& boxes1, const at::Tensor& boxes2, c10::string_view fmt, double eps) {
+    const at::Tensor& grad, const at::Tensor& boxes1, const at::Tensor& boxes2, double eps, c10::string_view fmt) {
   check_defined(kBoxOps[I].name, {"grad", "boxes1", "boxes2"}, {grad, boxes1, boxes2});
-  auto grads = BoxPairBackwardFunction<I>::apply(grad, boxes1, boxes2, fmt, eps);
+  auto grads = BoxPairBackwardFunction<I>::apply(grad, boxes1, boxes2, eps, fmt);
   return {grads[0], grads[1]};
 }
 
@@ -181,7 +189,7 @@ at::Tensor pairwise(const char* name, const at::Tensor& boxes1, const at::Tensor
       boxes1.dim() >= 2, name, ": expected boxes1 of shape [..., N, 4], but got ", format_shape(boxes1.sizes()));
   TORCH_CHECK_VALUE(
       boxes2.dim() >= 2, name, ": expected boxes2 of shape [..., M, 4], but got ", format_shape(boxes2.sizes()));
-  return forward_op<I>().call(boxes1.unsqueeze(-2), boxes2.unsqueeze(-3), fmt, eps);
+  return forward_op<I>().call(boxes1.unsqueeze(-2), boxes2.unsqueeze(-3), eps, fmt);
 }
 
 template <size_t I>
@@ -190,7 +198,7 @@ at::Tensor loss_with_reduction(const char* name, const at::Tensor& boxes1, const
   TORCH_CHECK_VALUE(
       reduction == "none" || reduction == "mean" || reduction == "sum", name,
       ": expected reduction to be 'none', 'mean' or 'sum', but got '", std::string(reduction), "'");
-  const auto loss = forward_op<I>().call(boxes1, boxes2, fmt, eps);
+  const auto loss = forward_op<I>().call(boxes1, boxes2, eps, fmt);
   if (reduction == "sum") return loss.sum();
   if (reduction == "mean") return loss.numel() > 0 ? loss.mean() : 0.0 * loss.sum();  // torchvision's empty mean
   return loss;
@@ -202,9 +210,9 @@ TORCH_LIBRARY_FRAGMENT(super_iou, m) {
   for_each_box_op([&](auto index) {
     constexpr size_t I = decltype(index)::value;
     const std::string name = kBoxOps[I].name;
-    m.def((name + "(Tensor boxes1, Tensor boxes2, str fmt=\"xyxy\", float eps=1e-07) -> Tensor").c_str(),
+    m.def((name + "(Tensor boxes1, Tensor boxes2, float eps=1e-07, str fmt=\"xyxy\") -> Tensor").c_str(),
           {at::Tag::pt2_compliant_tag});
-    m.def(("_" + name + "_backward(Tensor grad, Tensor boxes1, Tensor boxes2, str fmt, float eps) -> (Tensor, Tensor)")
+    m.def((backward_name(kBoxOps[I]) + "(Tensor grad, Tensor boxes1, Tensor boxes2, float eps, str fmt) -> (Tensor, Tensor)")
               .c_str(),
           {at::Tag::pt2_compliant_tag});
   });
@@ -228,7 +236,7 @@ TORCH_LIBRARY_IMPL(super_iou, Autograd, m) {
     constexpr size_t I = decltype(index)::value;
     const std::string name = kBoxOps[I].name;
     m.impl(name.c_str(), &box_pair_autograd<I>);
-    m.impl(("_" + name + "_backward").c_str(), &box_pair_backward_autograd<I>);
+    m.impl(backward_name(kBoxOps[I]).c_str(), &box_pair_backward_autograd<I>);
   });
 }
 

@@ -18,7 +18,7 @@
 namespace torchops {
 
 struct BoxOpDecl {
-  const char* name;  // of the op super_iou::<name>; its backward is _<name>_backward
+  const char* name;  // of the op super_iou::<name>; its backward: backward_name()
   BoxKind kind;
   bool loss;  // torchvision's loss convention (value 1 - metric), else its metric's
 };
@@ -32,6 +32,13 @@ inline constexpr std::array<BoxOpDecl, 7> kBoxOps = {{
     {"_distance_box_iou_loss", BoxKind::DIoU, true},
     {"_complete_box_iou_loss", BoxKind::CIoU, true},
 }};
+
+// "_<name>_backward", the name's own leading underscore dropped (a "__" name
+// would be mangled where Python code that torch.compile generates names it).
+inline std::string backward_name(const BoxOpDecl& decl) {
+  const std::string name = decl.name;
+  return "_" + name.substr(name[0] == '_' ? 1 : 0) + "_backward";
+}
 
 template <typename F, size_t... I>
 void for_each_box_op_impl(F&& f, std::index_sequence<I...>) {
@@ -67,6 +74,15 @@ PreparedBoxPair prepare_box_pair(
 PreparedBoxPair prepare_box_pair_backward(
     const char* op, const BoxOpDecl& decl, const at::Tensor& grad, const at::Tensor& boxes1,
     const at::Tensor& boxes2, c10::string_view fmt, double eps);
+
+// Row views: the column-0 views of both boxes expanded to the broadcast
+// shape (an operand TensorIterator broadcasts, orders and splits like any
+// other) and the byte stride from one number of a box to the next.
+struct RowViews {
+  at::Tensor first1, first2;
+  int64_t column_stride1, column_stride2;
+};
+RowViews row_views(const PreparedBoxPair& p);
 
 }  // namespace detail
 

@@ -103,11 +103,13 @@ C10_HOST_DEVICE inline T aspect_angle(T w, T h) {
 
 template <typename T>
 C10_HOST_DEVICE inline GradPair<T> aspect_angle_backward(T w, T h, T grad) {
+  // in autograd's order: the where masks first, then atan's and div's
+  // derivatives (so a NaN w or h still gives NaN where eager's does)
   const T zero(0);
   const T hs = guarded(h);
   const T q = w / hs;
-  const T gq = select(h == zero, zero, grad / (T(1) + q * q));  // atan's derivative
-  return {gq / hs, negate(gq) * (w / (hs * hs))};               // div's, as autograd writes it
+  const T gq = select(h == zero, zero, grad) / (T(1) + q * q);
+  return {gq / hs, select(h == zero, zero, negate(gq) * (w / (hs * hs)))};
 }
 
 // 4 / pi^2, CIoU's aspect weight.
@@ -150,7 +152,7 @@ C10_HOST_DEVICE inline BoxPairTerms<kind, loss, T> box_pair_terms(
   t.union_area = a.w * a.h + b.w * b.h - t.inter;
   t.union_denominator = guarded(loss ? t.union_area + p.eps : t.union_area);
   t.iou = t.inter / t.union_denominator;
-  T penalty = zero;  // metric = iou - penalty
+  T penalty = zero;  // metric = iou - penalty (CIoU's alpha v comes last)
   if constexpr (kind != BoxKind::IoU) {
     t.enclose_w_raw = maximum_nan(a.x2, b.x2) - minimum_nan(a.x1, b.x1);
     t.enclose_h_raw = maximum_nan(a.y2, b.y2) - minimum_nan(a.y1, b.y1);
@@ -168,18 +170,19 @@ C10_HOST_DEVICE inline BoxPairTerms<kind, loss, T> box_pair_terms(
     t.rho2 = dx * dx + dy * dy;
     penalty = t.rho2 / t.diagonal2;
   }
+  if constexpr (loss) {
+    t.value = kind == BoxKind::GIoU ? one - (t.iou - penalty) : one - t.iou + penalty;
+  } else {
+    t.value = t.iou - penalty;
+  }
   if constexpr (kind == BoxKind::CIoU) {
+    // torchvision adds alpha v last: diou - alpha v, diou_loss + alpha v
     t.angle_a = aspect_angle(a.w, a.h);
     t.angle_b = aspect_angle(b.w, b.h);
     const T d = t.angle_a - t.angle_b;
     t.v = aspect_weight<T>() * (d * d);
     t.alpha = t.v / guarded(one - t.iou + t.v + p.eps_alpha);  // no gradient (torch.no_grad in torchvision)
-    penalty = penalty + t.alpha * t.v;
-  }
-  if constexpr (loss) {
-    t.value = kind == BoxKind::GIoU ? one - (t.iou - penalty) : one - t.iou + penalty;
-  } else {
-    t.value = t.iou - penalty;
+    t.value = loss ? t.value + t.alpha * t.v : t.value - t.alpha * t.v;
   }
   return t;
 }
@@ -269,9 +272,10 @@ C10_HOST_DEVICE inline BoxPairGrad<T> box_pair_backward(
   g_inter = g_inter - g_union;
   T g_iw, g_ih;
   if constexpr (loss) {
-    const auto positive = mask_and(t.inter_w_raw > zero, t.inter_h_raw > zero);
-    g_iw = select(positive, g_inter * t.inter_h_raw, zero);
-    g_ih = select(positive, g_inter * t.inter_w_raw, zero);
+    // the where's mask first, then the product's derivative (as autograd)
+    const T g_product = select(mask_and(t.inter_w_raw > zero, t.inter_h_raw > zero), g_inter, zero);
+    g_iw = g_product * t.inter_h_raw;
+    g_ih = g_product * t.inter_w_raw;
   } else {
     g_iw = clamp_min_backward(t.inter_w_raw, zero, g_inter * t.inter_h);
     g_ih = clamp_min_backward(t.inter_h_raw, zero, g_inter * t.inter_w);

@@ -69,30 +69,15 @@ struct BoxColumns {
   }
 };
 
-// The column-0 views of both boxes expanded to the broadcast shape, and the
-// byte stride between the numbers of one box.
-struct RowViews {
-  at::Tensor first1, first2;
-  int64_t column_stride1, column_stride2;
-};
-
-RowViews row_views(const detail::PreparedBoxPair& p) {
-  auto shape = p.shape;
-  shape.push_back(4);
-  const auto e1 = p.boxes1.expand(shape), e2 = p.boxes2.expand(shape);
-  const auto size = static_cast<int64_t>(e1.element_size());
-  return {e1.select(-1, 0), e2.select(-1, 0), e1.stride(-1) * size, e2.stride(-1) * size};
-}
-
 template <size_t I>
-at::Tensor box_op_cpu(const at::Tensor& boxes1, const at::Tensor& boxes2, c10::string_view fmt, double eps) {
+at::Tensor box_op_cpu(const at::Tensor& boxes1, const at::Tensor& boxes2, double eps, c10::string_view fmt) {
   constexpr BoxOpDecl decl = kBoxOps[I];
   const auto p = detail::prepare_box_pair(decl.name, decl, boxes1, boxes2, fmt, eps);
   auto out = at::empty(p.shape, p.boxes1.options().dtype(p.out_dtype));
   if (out.numel() == 0) {
     return out;
   }
-  const auto rows = row_views(p);
+  const auto rows = detail::row_views(p);
   auto iter = at::TensorIteratorConfig()
                   .check_all_same_dtype(false)
                   .add_owned_output(out)
@@ -130,9 +115,9 @@ at::Tensor box_op_cpu(const at::Tensor& boxes1, const at::Tensor& boxes2, c10::s
 
 template <size_t I>
 std::tuple<at::Tensor, at::Tensor> box_op_backward_cpu(
-    const at::Tensor& grad, const at::Tensor& boxes1, const at::Tensor& boxes2, c10::string_view fmt, double eps) {
+    const at::Tensor& grad, const at::Tensor& boxes1, const at::Tensor& boxes2, double eps, c10::string_view fmt) {
   constexpr BoxOpDecl decl = kBoxOps[I];
-  const std::string op = std::string(decl.name) + "_backward";
+  const std::string op = backward_name(decl).substr(1);
   const auto p = detail::prepare_box_pair_backward(op.c_str(), decl, grad, boxes1, boxes2, fmt, eps);
   auto shape = p.shape;
   shape.push_back(4);
@@ -141,7 +126,7 @@ std::tuple<at::Tensor, at::Tensor> box_op_backward_cpu(
   if (grad1.numel() == 0) {
     return {grad1, grad2};
   }
-  const auto rows = row_views(p);
+  const auto rows = detail::row_views(p);
   auto iter = at::TensorIteratorConfig()
                   .check_all_same_dtype(false)
                   .add_owned_output(grad1.select(-1, 0))
@@ -201,7 +186,7 @@ TORCH_LIBRARY_IMPL(super_iou, CPU, m) {
     constexpr size_t I = decltype(index)::value;
     const std::string name = kBoxOps[I].name;
     m.impl(name.c_str(), &box_op_cpu<I>);
-    m.impl(("_" + name + "_backward").c_str(), &box_op_backward_cpu<I>);
+    m.impl(backward_name(kBoxOps[I]).c_str(), &box_op_backward_cpu<I>);
   });
 }
 

@@ -1,0 +1,244 @@
+// CUDA kernels of the box IoU family (every op declared in box_iou.h).
+//
+// Fast path: boxes1 and boxes2 are contiguous [n, 4] of one shape (matched
+// pairs): each thread reads a box as one vector access (16 bytes for float)
+// and, in the backward, writes its gradient rows the same way.
+// Every other layout (broadcast, the pairwise [N, 1, 4] x [1, M, 4] views,
+// strided rows such as the first four columns of [N, 85]) goes through
+// TensorIterator over the column-0 views: its OffsetCalculator maps an
+// element to each operand's byte offset, the other three numbers of a box sit
+// at the column stride, and launches are split where 32-bit offsets would
+// overflow. Nothing is copied.
+#include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
+#include <ATen/OpMathType.h>
+#include <ATen/TensorIterator.h>
+#include <ATen/cuda/CUDAContext.h>
+#include <ATen/cuda/detail/OffsetCalculator.cuh>
+#include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <string>
+
+#include "common/cuda_elementwise.cuh"
+#include "super_iou/box_iou.h"
+
+namespace torchops {
+namespace {
+
+constexpr int kThreads = cuda::kThreads;
+
+template <typename scalar_t>
+struct alignas(4 * sizeof(scalar_t)) BoxRow {
+  scalar_t v[4];
+};
+
+template <typename opmath_t, typename scalar_t>
+__device__ __forceinline__ Box4<opmath_t> to_opmath(const BoxRow<scalar_t>& r) {
+  return {{static_cast<opmath_t>(r.v[0]), static_cast<opmath_t>(r.v[1]), static_cast<opmath_t>(r.v[2]),
+           static_cast<opmath_t>(r.v[3])}};
+}
+
+template <typename scalar_t, typename opmath_t>
+__device__ __forceinline__ BoxRow<scalar_t> to_row(const Box4<opmath_t>& b) {
+  return {{static_cast<scalar_t>(b.v[0]), static_cast<scalar_t>(b.v[1]), static_cast<scalar_t>(b.v[2]),
+           static_cast<scalar_t>(b.v[3])}};
+}
+
+template <typename opmath_t, typename scalar_t>
+__device__ __forceinline__ Box4<opmath_t> load_strided(const char* ptr, int64_t column_stride) {
+  Box4<opmath_t> b;
+#pragma unroll
+  for (int c = 0; c < 4; ++c) {
+    b.v[c] = static_cast<opmath_t>(*reinterpret_cast<const scalar_t*>(ptr + c * column_stride));
+  }
+  return b;
+}
+
+int grid_for(int64_t n) {
+  const auto* props = at::cuda::getCurrentDeviceProperties();
+  const int64_t resident = static_cast<int64_t>(props->multiProcessorCount) * (2048 / kThreads);
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>((n + kThreads - 1) / kThreads, resident)));
+}
+
+// --- forward -------------------------------------------------------------------------
+
+template <BoxKind kind, bool loss, typename scalar_t, typename opmath_t>
+__global__ void __launch_bounds__(kThreads) paired_forward_kernel(
+    const BoxRow<scalar_t>* a, const BoxRow<scalar_t>* b, opmath_t* out, int64_t n, BoxParams<opmath_t> p) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    out[i] = box_pair_value<kind, loss>(to_opmath<opmath_t>(a[i]), to_opmath<opmath_t>(b[i]), p);
+  }
+}
+
+template <BoxKind kind, bool loss, typename scalar_t, typename opmath_t, typename Offsets>
+__global__ void __launch_bounds__(kThreads) strided_forward_kernel(
+    char* out, const char* a, const char* b, int64_t cs_a, int64_t cs_b, Offsets offsets, int64_t n,
+    BoxParams<opmath_t> p) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const auto o = offsets.get(static_cast<uint32_t>(i));
+    *reinterpret_cast<opmath_t*>(out + o[0]) = box_pair_value<kind, loss>(
+        load_strided<opmath_t, scalar_t>(a + o[1], cs_a), load_strided<opmath_t, scalar_t>(b + o[2], cs_b), p);
+  }
+}
+
+// --- backward ------------------------------------------------------------------------
+
+template <BoxKind kind, bool loss, typename scalar_t, typename opmath_t>
+__global__ void __launch_bounds__(kThreads) paired_backward_kernel(
+    const opmath_t* grad, bool grad_single, const BoxRow<scalar_t>* a, const BoxRow<scalar_t>* b,
+    BoxRow<scalar_t>* grad_a, BoxRow<scalar_t>* grad_b, int64_t n, BoxParams<opmath_t> p) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const auto g = box_pair_backward<kind, loss>(
+        to_opmath<opmath_t>(a[i]), to_opmath<opmath_t>(b[i]), p, grad[grad_single ? 0 : i]);
+    grad_a[i] = to_row<scalar_t>(g.a);
+    grad_b[i] = to_row<scalar_t>(g.b);
+  }
+}
+
+template <BoxKind kind, bool loss, typename scalar_t, typename opmath_t, typename Offsets>
+__global__ void __launch_bounds__(kThreads) strided_backward_kernel(
+    char* grad_a, char* grad_b, const char* grad, const char* a, const char* b, int64_t cs_a, int64_t cs_b,
+    Offsets offsets, int64_t n, BoxParams<opmath_t> p) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const auto o = offsets.get(static_cast<uint32_t>(i));
+    const auto g = box_pair_backward<kind, loss>(
+        load_strided<opmath_t, scalar_t>(a + o[3], cs_a), load_strided<opmath_t, scalar_t>(b + o[4], cs_b), p,
+        *reinterpret_cast<const opmath_t*>(grad + o[2]));
+    // gradient rows are contiguous [..., 4]
+    *reinterpret_cast<BoxRow<scalar_t>*>(grad_a + o[0]) = to_row<scalar_t>(g.a);
+    *reinterpret_cast<BoxRow<scalar_t>*>(grad_b + o[1]) = to_row<scalar_t>(g.b);
+  }
+}
+
+// --- entry points --------------------------------------------------------------------
+
+bool matched_contiguous(const detail::PreparedBoxPair& p) {
+  auto shape = p.shape;
+  shape.push_back(4);
+  return p.boxes1.is_contiguous() && p.boxes2.is_contiguous() && p.boxes1.sizes() == at::IntArrayRef(shape) &&
+      p.boxes2.sizes() == at::IntArrayRef(shape) &&
+      cuda::is_aligned(p.boxes1.const_data_ptr(), 4 * p.boxes1.element_size()) &&
+      cuda::is_aligned(p.boxes2.const_data_ptr(), 4 * p.boxes2.element_size());
+}
+
+template <typename opmath_t>
+BoxParams<opmath_t> params_of(const detail::PreparedBoxPair& p) {
+  return {p.format, static_cast<opmath_t>(p.eps), static_cast<opmath_t>(p.eps_alpha)};
+}
+
+template <size_t I>
+at::Tensor box_op_cuda(const at::Tensor& boxes1, const at::Tensor& boxes2, double eps, c10::string_view fmt) {
+  constexpr BoxKind kind = kBoxOps[I].kind;
+  constexpr bool loss = kBoxOps[I].loss;
+  const auto p = detail::prepare_box_pair(kBoxOps[I].name, kBoxOps[I], boxes1, boxes2, fmt, eps);
+  c10::cuda::CUDAGuard device_guard(p.boxes1.device());
+  auto out = at::empty(p.shape, p.boxes1.options().dtype(p.out_dtype));
+  const int64_t n = out.numel();
+  if (n == 0) {
+    return out;
+  }
+  auto stream = at::cuda::getCurrentCUDAStream();
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, p.boxes1.scalar_type(), kBoxOps[I].name, [&] {
+    using opmath_t = at::opmath_type<scalar_t>;
+    const auto params = params_of<opmath_t>(p);
+    if (matched_contiguous(p)) {
+      paired_forward_kernel<kind, loss, scalar_t, opmath_t><<<grid_for(n), kThreads, 0, stream>>>(
+          reinterpret_cast<const BoxRow<scalar_t>*>(p.boxes1.const_data_ptr()),
+          reinterpret_cast<const BoxRow<scalar_t>*>(p.boxes2.const_data_ptr()), out.mutable_data_ptr<opmath_t>(), n,
+          params);
+      C10_CUDA_KERNEL_LAUNCH_CHECK();
+      return;
+    }
+    const auto rows = detail::row_views(p);
+    auto iter = at::TensorIteratorConfig()
+                    .check_all_same_dtype(false)
+                    .add_owned_output(out)
+                    .add_owned_const_input(rows.first1)
+                    .add_owned_const_input(rows.first2)
+                    .build();
+    for (auto& sub : iter.with_32bit_indexing()) {
+      const auto offsets = ::make_offset_calculator<3>(sub);
+      const int64_t count = sub.numel();
+      strided_forward_kernel<kind, loss, scalar_t, opmath_t><<<grid_for(count), kThreads, 0, stream>>>(
+          static_cast<char*>(sub.data_ptr(0)), static_cast<const char*>(sub.data_ptr(1)),
+          static_cast<const char*>(sub.data_ptr(2)), rows.column_stride1, rows.column_stride2, offsets, count,
+          params);
+      C10_CUDA_KERNEL_LAUNCH_CHECK();
+    }
+  });
+  return out;
+}
+
+template <size_t I>
+std::tuple<at::Tensor, at::Tensor> box_op_backward_cuda(
+    const at::Tensor& grad, const at::Tensor& boxes1, const at::Tensor& boxes2, double eps, c10::string_view fmt) {
+  constexpr BoxKind kind = kBoxOps[I].kind;
+  constexpr bool loss = kBoxOps[I].loss;
+  const std::string op = backward_name(kBoxOps[I]).substr(1);
+  const auto p = detail::prepare_box_pair_backward(op.c_str(), kBoxOps[I], grad, boxes1, boxes2, fmt, eps);
+  c10::cuda::CUDAGuard device_guard(p.boxes1.device());
+  auto shape = p.shape;
+  shape.push_back(4);
+  auto grad1 = at::empty(shape, p.boxes1.options());
+  auto grad2 = at::empty(shape, p.boxes1.options());
+  const int64_t n = grad1.numel() / 4;
+  if (n == 0) {
+    return {grad1, grad2};
+  }
+  const auto grad_in = grad.to(p.out_dtype);
+  auto stream = at::cuda::getCurrentCUDAStream();
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, p.boxes1.scalar_type(), kBoxOps[I].name, [&] {
+    using opmath_t = at::opmath_type<scalar_t>;
+    const auto params = params_of<opmath_t>(p);
+    const bool grad_single = grad_in.numel() == 1;
+    if (matched_contiguous(p) && (grad_single || (grad_in.is_contiguous() && grad_in.sizes() == at::IntArrayRef(p.shape)))) {
+      paired_backward_kernel<kind, loss, scalar_t, opmath_t><<<grid_for(n), kThreads, 0, stream>>>(
+          grad_in.const_data_ptr<opmath_t>(), grad_single,
+          reinterpret_cast<const BoxRow<scalar_t>*>(p.boxes1.const_data_ptr()),
+          reinterpret_cast<const BoxRow<scalar_t>*>(p.boxes2.const_data_ptr()),
+          reinterpret_cast<BoxRow<scalar_t>*>(grad1.mutable_data_ptr()),
+          reinterpret_cast<BoxRow<scalar_t>*>(grad2.mutable_data_ptr()), n, params);
+      C10_CUDA_KERNEL_LAUNCH_CHECK();
+      return;
+    }
+    const auto rows = detail::row_views(p);
+    auto iter = at::TensorIteratorConfig()
+                    .check_all_same_dtype(false)
+                    .add_owned_output(grad1.select(-1, 0))
+                    .add_owned_output(grad2.select(-1, 0))
+                    .add_owned_const_input(grad_in.expand(p.shape))
+                    .add_owned_const_input(rows.first1)
+                    .add_owned_const_input(rows.first2)
+                    .build();
+    for (auto& sub : iter.with_32bit_indexing()) {
+      const auto offsets = ::make_offset_calculator<5>(sub);
+      const int64_t count = sub.numel();
+      strided_backward_kernel<kind, loss, scalar_t, opmath_t><<<grid_for(count), kThreads, 0, stream>>>(
+          static_cast<char*>(sub.data_ptr(0)), static_cast<char*>(sub.data_ptr(1)),
+          static_cast<const char*>(sub.data_ptr(2)), static_cast<const char*>(sub.data_ptr(3)),
+          static_cast<const char*>(sub.data_ptr(4)), rows.column_stride1, rows.column_stride2, offsets, count,
+          params);
+      C10_CUDA_KERNEL_LAUNCH_CHECK();
+    }
+  });
+  return {grad1, grad2};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(super_iou, CUDA, m) {
+  for_each_box_op([&](auto index) {
+    constexpr size_t I = decltype(index)::value;
+    m.impl(kBoxOps[I].name, &box_op_cuda<I>);
+    m.impl(backward_name(kBoxOps[I]).c_str(), &box_op_backward_cuda<I>);
+  });
+}
+
+}  // namespace torchops

@@ -1,0 +1,295 @@
+"""The box IoU family (torchops.ops): one conformance suite over every public
+function, native and script against the eager reference, and the eager
+reference against torchvision.ops."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given, strategies as st
+
+import torchops
+import torchops.ops as ops
+from torchops import boxes as box_module
+from torchops.testing._torchvision import torchvision_box_ops
+
+TV = torchvision_box_ops()
+PAIRWISE = ("box_iou", "generalized_box_iou", "distance_box_iou", "complete_box_iou")
+PAIRED = ("paired_box_iou", "paired_generalized_box_iou", "paired_distance_box_iou", "paired_complete_box_iou")
+LOSSES = ("generalized_box_iou_loss", "distance_box_iou_loss", "complete_box_iou_loss")
+FUNCTIONS = PAIRWISE + PAIRED + LOSSES
+DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+TOLERANCE = {torch.float64: 1e-9, torch.float32: 2e-4, torch.float16: 2e-2, torch.bfloat16: 5e-2}
+
+
+def call(name, b1, b2, backend, fmt="xyxy", **kw):
+    return getattr(ops, name)(b1, b2, fmt=fmt, backend=backend, **kw)
+
+
+def valid_boxes(n, *, generator=None, dtype=torch.float64, scale=10.0):
+    xy = torch.rand(*n, 2, generator=generator, dtype=torch.float64) * scale
+    wh = torch.rand(*n, 2, generator=generator, dtype=torch.float64) * scale + 0.1
+    return torch.cat([xy, xy + wh], -1).to(dtype)
+
+
+def in_format(xyxy, fmt):
+    return ops.box_convert(xyxy, "xyxy", fmt)
+
+
+SPECIAL_BOXES = [
+    [0.0, 0.0, 0.0, 0.0],  # zero box
+    [1.0, 1.0, 1.0, 3.0],  # zero width
+    [1.0, 1.0, 4.0, 1.0],  # zero height
+    [0.0, 0.0, 1.0, 1.0],
+    [0.25, 0.25, 0.75, 0.75],  # nested in the one above
+    [5.0, 5.0, 6.0, 7.0],  # disjoint from the ones above
+    [1e6, 1e6, 3e6, 2e6],  # huge
+    [1.0, 0.0, 2.0, 1.0],  # touching [0, 0, 1, 1]
+]
+
+
+@st.composite
+def box_cases(draw):
+    dtype = draw(st.sampled_from(DTYPES))
+    fmt = draw(st.sampled_from(box_module.FORMATS))
+    n = draw(st.one_of(st.integers(0, 3), st.integers(4, 40)))  # empty, scalar tails, vector bodies
+    batch = draw(st.sampled_from([(), (2,), (1,)]))
+    layout = draw(st.sampled_from(["contiguous", "rows of 85", "broadcast"]))
+    specials = draw(st.lists(st.integers(0, len(SPECIAL_BOXES) - 1), max_size=6))
+    nonfinite = draw(st.lists(st.sampled_from([float("nan"), float("inf"), -float("inf")]), max_size=2))
+    seed = draw(st.integers(0, 2**31 - 1))
+    return dtype, fmt, n, batch, layout, specials, nonfinite, seed
+
+
+def make_pair(case, device):
+    dtype, fmt, n, batch, layout, specials, nonfinite, seed = case
+    gen = torch.Generator().manual_seed(seed)
+    b1, b2 = valid_boxes((*batch, n), generator=gen), valid_boxes((*batch, n), generator=gen)
+    for k, s in enumerate(specials):
+        if n:
+            b1[..., k % n, :] = torch.tensor(SPECIAL_BOXES[s], dtype=torch.float64)
+            b2[..., (k * 3) % n, :] = torch.tensor(SPECIAL_BOXES[(s + k) % len(SPECIAL_BOXES)], dtype=torch.float64)
+    if specials and n:
+        b2[..., 0, :] = b1[..., 0, :]  # identical boxes: max/min ties
+    for k, value in enumerate(nonfinite):
+        if n:
+            b1.view(-1)[(k * 7) % b1.numel()] = value
+    b1, b2 = in_format(b1, fmt), in_format(b2, fmt)
+    if layout == "rows of 85":  # the first four columns of a YOLO-style prediction tensor
+        wide = torch.randn(*b1.shape[:-1], 85, dtype=torch.float64, generator=gen)
+        wide[..., :4] = b1
+        b1 = wide[..., :4]
+    elif layout == "broadcast" and n:
+        b2 = b2[..., :1, :]
+    return b1.to(device=device, dtype=dtype), b2.to(device=device, dtype=dtype), fmt
+
+
+def assert_same_values(got, expected, dtype, where):
+    assert got.dtype == expected.dtype, where
+    assert got.shape == expected.shape, where
+    assert torch.equal(got.isnan(), expected.isnan()), f"{where}: NaN at other places"
+    finite = expected.isfinite()
+    assert torch.equal(got.isfinite(), finite), f"{where}: inf at other places"
+    torch.testing.assert_close(got[finite].double(), expected[finite].double(), rtol=TOLERANCE[dtype],
+                               atol=TOLERANCE[dtype], msg=where)
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+@given(case=box_cases())
+def test_native_and_script_agree_with_eager(name, case, device):
+    b1, b2, fmt = make_pair(case, device)
+    if name in PAIRWISE:
+        b1, b2 = b1.reshape(-1, 4)[:12], b2.reshape(-1, 4)[:9]
+    dtype = b1.dtype
+    g1, g2 = b1.detach().requires_grad_(), b2.detach().requires_grad_()
+    expected = call(name, g1, g2, "eager", fmt)
+    expected_grads = torch.autograd.grad(expected.sum(), [g1, g2], allow_unused=True) if expected.numel() else None
+    for backend in ("native", "script"):
+        n1, n2 = b1.detach().requires_grad_(), b2.detach().requires_grad_()
+        got = call(name, n1, n2, backend, fmt)
+        where = f"{name} {backend} {case}"
+        assert_same_values(got.detach(), expected.detach(), dtype, where)
+        if backend == "native" and expected_grads is not None:
+            grads = torch.autograd.grad(got.sum(), [n1, n2])
+            for g, e in zip(grads, expected_grads):
+                assert_same_values(g, e, dtype, where + " grad")
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+@pytest.mark.parametrize("backend", ["eager", "native", "script"])
+def test_degenerate_boxes_give_finite_values_and_gradients(name, backend, device):
+    special = torch.tensor(SPECIAL_BOXES, dtype=torch.float64, device=device)
+    b1 = special.repeat_interleave(len(SPECIAL_BOXES), 0).requires_grad_()
+    b2 = special.repeat(len(SPECIAL_BOXES), 1).requires_grad_()
+    if name in PAIRWISE:
+        b1, b2 = special.clone().requires_grad_(), special.clone().requires_grad_()
+    out = call(name, b1, b2, backend)
+    grads = torch.autograd.grad(out.sum(), [b1, b2])
+    assert out.isfinite().all(), (name, backend, out)
+    assert all(g.isfinite().all() for g in grads), (name, backend)
+
+
+# --- against torchvision.ops ----------------------------------------------------------
+
+def torchvision_value(name, b1, b2, fmt):
+    if name in PAIRED:  # the diagonal of the pairwise function
+        return torch.diagonal(torchvision_value(name.removeprefix("paired_"), b1, b2, fmt), dim1=-2, dim2=-1)
+    if name == "box_iou":
+        return TV.box_iou(b1, b2, fmt=fmt)
+    b1, b2 = TV.box_convert(b1, fmt, "xyxy"), TV.box_convert(b2, fmt, "xyxy")
+    return getattr(TV, name)(b1, b2)
+
+
+@pytest.mark.skipif(TV is None, reason="torchvision is not installed")
+@pytest.mark.parametrize("name", FUNCTIONS)
+@pytest.mark.parametrize("fmt", box_module.FORMATS)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.float16])
+def test_matches_torchvision(name, fmt, dtype, device):
+    gen = torch.Generator().manual_seed(7)
+    n = 33
+    xyxy1, xyxy2 = valid_boxes((n,), generator=gen), valid_boxes((n,), generator=gen)
+    xyxy2[:5] = xyxy1[:5] + 0.01  # overlapping pairs
+    b1 = in_format(xyxy1, fmt).to(device=device, dtype=dtype)
+    b2 = in_format(xyxy2, fmt).to(device=device, dtype=dtype)
+    for backend in ("eager", "native", "script"):
+        o1, o2 = b1.clone().requires_grad_(), b2.clone().requires_grad_()
+        t1, t2 = b1.clone().requires_grad_(), b2.clone().requires_grad_()
+        got = call(name, o1, o2, backend, fmt)
+        expected = torchvision_value(name, t1, t2, fmt)
+        where = f"{name} {fmt} {dtype} {backend}"
+        assert got.dtype == expected.dtype, where
+        tol = 1e-9 if dtype == torch.float64 else 1e-4 if dtype == torch.float32 else 2e-2
+        torch.testing.assert_close(got, expected, rtol=tol, atol=tol, msg=where)
+        weights = torch.rand(got.shape, generator=gen, dtype=torch.float64).to(device=device, dtype=got.dtype)
+        grads = torch.autograd.grad((got * weights).sum(), [o1, o2])
+        expected_grads = torch.autograd.grad((expected * weights).sum(), [t1, t2])
+        for g, e in zip(grads, expected_grads):
+            torch.testing.assert_close(g, e, rtol=tol * 10, atol=tol * 10, msg=where + " grad")
+
+
+@pytest.mark.skipif(TV is None, reason="torchvision is not installed")
+@pytest.mark.parametrize("name", LOSSES)
+@pytest.mark.parametrize("reduction", box_module.REDUCTIONS)
+@pytest.mark.parametrize("backend", ["eager", "native"])
+def test_loss_reductions_match_torchvision(name, reduction, backend):
+    b1, b2 = valid_boxes((17,)), valid_boxes((17,))
+    got = getattr(ops, name)(b1, b2, reduction, 1e-6, backend=backend)
+    torch.testing.assert_close(got, getattr(TV, name)(b1, b2, reduction=reduction, eps=1e-6))
+    empty = torch.zeros(0, 4)
+    got, expected = getattr(ops, name)(empty, empty, reduction, backend=backend), getattr(TV, name)(empty, empty, reduction)
+    assert torch.equal(got, expected) or (got.isnan().all() and expected.isnan().all())
+
+
+@pytest.mark.skipif(TV is None, reason="torchvision is not installed")
+@pytest.mark.parametrize("in_fmt", box_module.FORMATS)
+@pytest.mark.parametrize("out_fmt", box_module.FORMATS)
+def test_box_convert_matches_torchvision(in_fmt, out_fmt):
+    b = in_format(valid_boxes((2, 9)), in_fmt).float()
+    assert torch.equal(ops.box_convert(b, in_fmt, out_fmt), TV.box_convert(b, in_fmt, out_fmt))
+
+
+# --- shapes, dtypes, layouts -------------------------------------------------------------
+
+@pytest.mark.parametrize("backend", ["eager", "native"])
+def test_shapes_and_dtypes(backend, device):
+    b1, b2 = valid_boxes((2, 5), dtype=torch.float16).to(device), valid_boxes((2, 3), dtype=torch.float16).to(device)
+    assert ops.box_iou(b1, b2, backend=backend).shape == (2, 5, 3)
+    assert ops.box_iou(b1, b2, backend=backend).dtype == torch.float32  # as torchvision's _upcast
+    assert ops.paired_box_iou(b1, b1, backend=backend).shape == (2, 5)
+    assert ops.complete_box_iou_loss(b1[0, :3], b2[0], backend=backend).dtype == torch.float32
+    assert ops.box_iou(torch.zeros(0, 4, device=device), b2[0], backend=backend).shape == (0, 3)
+    ints = torch.tensor([[0, 0, 2, 2], [1, 1, 3, 3]], device=device)
+    torch.testing.assert_close(ops.box_iou(ints, ints, backend=backend)[0, 1], torch.tensor(1 / 7, device=device))
+
+
+def test_paired_equals_the_diagonal_of_pairwise():
+    b1, b2 = valid_boxes((20,)), valid_boxes((20,))
+    for pairwise in PAIRWISE:
+        diagonal = torch.diagonal(getattr(ops, pairwise)(b1, b2, backend="native"))
+        assert torch.equal(getattr(ops, "paired_" + pairwise)(b1, b2, backend="native"), diagonal), pairwise
+
+
+@pytest.mark.parametrize("fmt", box_module.FORMATS)
+def test_gradcheck_native(fmt):
+    """float64 finite differences. CIoU is left out: its alpha is a constant
+    for autograd (stop-gradient, as in torchvision) but not for finite
+    differences; its gradients are compared with eager's autograd above."""
+    b1 = in_format(valid_boxes((4,)), fmt).requires_grad_()
+    b2 = in_format(valid_boxes((4,)), fmt).requires_grad_()
+    b2.data[0] = b1.data[0] + 0.05  # one overlapping pair
+    for name in FUNCTIONS:
+        if "complete" in name:
+            continue
+        fn = lambda a, b, name=name: call(name, a, b, "native", fmt)  # noqa: E731
+        assert torch.autograd.gradcheck(fn, (b1, b2)), name
+    fn = lambda a, b: ops.distance_box_iou_loss(a, b, "mean", fmt=fmt, backend="native")  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (b1, b2))
+
+
+@pytest.mark.parametrize("name", list(box_module.BOX_OPS))
+def test_opcheck(name):
+    op = getattr(torch.ops.super_iou, name).default
+    b1, b2 = valid_boxes((3, 5)).requires_grad_(), valid_boxes((5,)).requires_grad_()
+    torch.library.opcheck(op, (b1, b2, 1e-7, "xywh"))
+
+
+def test_no_copy_of_strided_rows():
+    """The first four columns of a [N, 85] tensor are read in place."""
+    wide = torch.rand(1000, 85)
+    b = wide[:, :4]
+    with torch.profiler.profile() as prof:
+        ops.paired_complete_box_iou(b, b.flip(0), backend="native")
+    names = {e.name for e in prof.events()}
+    assert not names & {"aten::contiguous", "aten::clone", "aten::copy_"}, names
+
+
+def test_double_backward_is_a_clear_error():
+    b1, b2 = valid_boxes((3,)).requires_grad_(), valid_boxes((3,)).requires_grad_()
+    (g,) = torch.autograd.grad(ops.complete_box_iou_loss(b1, b2, "sum", backend="native"), [b1], create_graph=True)
+    with pytest.raises(RuntimeError, match="double backward"):
+        g.sum().backward()
+
+
+# --- deployment routes --------------------------------------------------------------------
+
+class Matcher(torch.nn.Module):
+    def forward(self, pred, target):
+        cost = ops.generalized_box_iou(pred, target)
+        loss = ops.complete_box_iou_loss(pred[: target.shape[0]], target, "mean")
+        return cost, loss, ops.paired_distance_box_iou(pred[:2], target[:2], 1e-7, fmt="xyxy")
+
+
+def test_torchscript_calls_the_ops(tmp_path):
+    scripted = torch.jit.script(Matcher())
+    assert "super_iou::generalized_box_iou" in str(scripted.graph)
+    assert "super_iou::complete_box_iou_loss" in str(scripted.graph)
+    path = tmp_path / "matcher.pt"
+    torch.jit.save(scripted, str(path))
+    loaded = torch.jit.load(str(path))
+    pred, target = valid_boxes((6,)).float(), valid_boxes((4,)).float()
+    for got, expected in zip(loaded(pred, target), Matcher()(pred, target)):
+        torch.testing.assert_close(got, expected)
+
+
+@pytest.mark.parametrize("backend", ["native", "eager"])
+def test_compile_fullgraph(backend):
+    def step(pred, target):
+        with torchops.use_backend(backend):
+            cost, loss, paired = Matcher()(pred, target)
+        return cost.sum() + loss + paired.sum()
+
+    compiled = torch.compile(step, fullgraph=True)
+    pred, target = valid_boxes((6,)).float().requires_grad_(), valid_boxes((4,)).float()
+    got = compiled(pred, target)
+    got.backward()
+    expected = step(pred.detach().requires_grad_(), target)
+    torch.testing.assert_close(got, expected)
+
+
+def test_export_keeps_the_ops():
+    pred, target = valid_boxes((6,)).float(), valid_boxes((4,)).float()
+    program = torch.export.export(Matcher(), (pred, target))
+    text = str(program.graph)
+    assert "super_iou.paired_generalized_box_iou" in text and "super_iou._complete_box_iou_loss" in text, text
+    for got, expected in zip(program.module()(pred, target), Matcher()(pred, target)):
+        torch.testing.assert_close(got, expected)
