@@ -10,7 +10,6 @@ export PYTHONUNBUFFERED=1 NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 
 OUT=${OUT:-/tmp/out}
 PY=python3
 PYTEST="$PY -m pytest -q -rs -p no:cacheprovider -W ignore::DeprecationWarning"
-SANITIZED_TESTS="tests/test_ratio_iou.py tests/test_lstm_cell.py tests/test_boxes.py -k cuda and not compile"
 status=0
 for step in "$@"; do
   case $step in
