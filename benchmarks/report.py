@@ -19,7 +19,7 @@ def cell(stats: Stats | None, marker: str = "") -> str:
     return f"{stats.median:.1f}{marker} [{stats.lo:.1f}-{stats.hi:.1f}]"
 
 
-def environment_lines(env: dict, bandwidth: dict, floor: dict | None) -> list[str]:
+def environment_lines(env: dict, bandwidth: dict, floor: dict | None, load_end: str | None = None) -> list[str]:
     cpu = (f"CPU {env['cpu_model']}, ATen CPU capability {env['aten_cpu_capability']}, torchops CPU capability "
            f"{env['torchops_cpu_capability']}, {env['threads']} threads")
     lines = [f"- GPU {env['gpu']} (driver {env.get('driver') or 'unknown'}, CUDA {env.get('cuda')}, "
@@ -27,7 +27,8 @@ def environment_lines(env: dict, bandwidth: dict, floor: dict | None) -> list[st
     lines += [
         f"- torch {env['torch']}, triton {env.get('triton') or 'not installed'}, torchvision "
         f"{env.get('torchvision') or 'not installed'}, Python {env['python']}",
-        f"- {env['date']}, commit {env['git_commit']}, load average at the start {env['load_average']}",
+        f"- {env['date']}, commit {env['git_commit']}, load average {env['load_average']} at the start"
+        + (f", {load_end} at the end" if load_end else ""),
         f"- measured bandwidth: copy {bandwidth['copy']:.1f} GB/s (bytes read + written), write "
         f"{bandwidth['write']:.1f} GB/s (fill)",
     ]
@@ -44,7 +45,7 @@ def suite_markdown(result: dict) -> str:
     out = [
         f"# {result['suite']} on {env['device']}",
         "",
-        *environment_lines(env, result["bandwidth_gbs"], result.get("autograd_floor_us")),
+        *environment_lines(env, result["bandwidth_gbs"], result.get("autograd_floor_us"), result.get("load_average_end")),
         f"- method: median microseconds per call [min-max] of {settings['repeats']} interleaved repeats "
         "(benchmarks/harness.py). " + (
             "device: CUDA-graph replays timed with CUDA events; call latency: wall time of back-to-back calls, "
@@ -139,7 +140,8 @@ def write_summary(directory: Path) -> Path:
     tally: dict[str, int] = {}
     for data in results:
         out += [f"## {data['suite']} ({data['env']['date']}, commit {data['env']['git_commit']})", ""]
-        out += environment_lines(data["env"], data["bandwidth_gbs"], data.get("autograd_floor_us"))
+        out += environment_lines(data["env"], data["bandwidth_gbs"], data.get("autograd_floor_us"),
+                                 data.get("load_average_end"))
         out += ["", f"Tables: [{data['suite']}.md]({data['suite']}.md)", ""]
         if data["bars"]:
             out += bars_table(data["bars"]) + [""]

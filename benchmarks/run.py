@@ -115,6 +115,10 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     env = harness.environment(args.device)
     print("environment: " + json.dumps(env), flush=True)
+    load, cores = os.getloadavg()[0], os.cpu_count() or 1
+    if args.device == "cpu" and load > 0.5 * cores:
+        print(f"warning: load average {load:.1f} on {cores} cores: other processes are using the CPU, so CPU "
+              "timings are noisy (look for 'within spread'); record on a quiet machine", flush=True)
     bandwidth = harness.measure_bandwidth(args.device, args.dry_run)
     floor = harness.autograd_floor(args.device, settings.repeats, settings.sample_s)
     print(f"{args.device}: copy {bandwidth['copy']:.1f} GB/s, write {bandwidth['write']:.1f} GB/s; autograd floor "
@@ -150,6 +154,7 @@ def main(argv=None) -> int:
             "rows": [r.to_dict() for r in rows], "bars": [v.to_dict() for v in verdicts],
             "notes": suite.notes(rows) if suite.notes else [],
             "elapsed_s": round(time.perf_counter() - suite_start, 1),
+            "load_average_end": " ".join(f"{v:.2f}" for v in os.getloadavg()),
         }
         written += report.write_suite(result, out_dir)
     written.append(report.write_summary(out_dir))
