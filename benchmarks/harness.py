@@ -188,6 +188,10 @@ class Settings:
     compile_backend: str = "inductor"
     max_sets: int = MAX_SETS
 
+    def sizes(self, full: dict, quick: dict, dry: list) -> list:
+        """A suite's sizes for this run: full/quick are per device, dry for all."""
+        return dry if self.dry_run else (quick if self.quick else full)[self.device]
+
 
 # --- the peers, as users write them -------------------------------------------------------
 
@@ -398,6 +402,8 @@ class _Impl:
         targets = self.case.grad_targets(self.name, inputs) if self.case.grad_targets else \
             [t for t in inputs if isinstance(t, torch.Tensor) and t.requires_grad]
         outs = _flatten(out)
+        if self.grads is None:  # the upstream gradient: random, shaped like the outputs
+            self.grads = [torch.rand_like(o) for o in outs]
         return outs, torch.autograd.grad(outs, targets, self.grads)
 
 
@@ -437,13 +443,8 @@ def _run_case(case: Case, settings: Settings, bandwidth_gbs: dict[str, float], l
         if isinstance(fn, str):
             row.not_measured = fn
             continue
-        impl = _Impl(name, fn, case, sets, grads)
+        impl = _Impl(name, fn, case, sets, grads)  # the first one's upstream gradient serves all
         try:
-            if training and grads is None and case.make_inputs is not None:
-                # the upstream gradient: random, shaped like the outputs, shared by all
-                first = _flatten(fn(*sets[0]))
-                grads = [torch.rand_like(t) for t in first]
-                impl.grads = grads
             sync(device)
             t0 = time.perf_counter()
             out = impl.step(0)
@@ -466,6 +467,7 @@ def _run_case(case: Case, settings: Settings, bandwidth_gbs: dict[str, float], l
                 row.correct = "ok" if diff <= case.tolerance else f"differs: {diff:.2g} relative"
         del out
         impls[name] = impl
+        grads = impl.grads
     if not impls:
         return [rows[n] for n in all_impls]
 
@@ -531,7 +533,8 @@ def measure_bandwidth(device: str, dry_run: bool = False) -> dict[str, float]:
     dst = torch.empty_like(src)
     nbytes = src.numel() * src.element_size()
     result = {}
-    for name, op, moved in (("copy", lambda i: dst.copy_(src), 2 * nbytes), ("write", lambda i: dst.fill_(1.5), nbytes)):
+    kinds = (("copy", lambda i: dst.copy_(src), 2 * nbytes), ("write", lambda i: dst.fill_(1.5), nbytes))
+    for name, op, moved in kinds:
         op(0)
         per = loop_us(op, 3, device)
         calls = count_for(per, 0.05)

@@ -71,7 +71,8 @@ def pick_suites(names: list[str]) -> list[str]:
 
 
 def parse(argv):
-    listing = "suites: " + ", ".join(SUITES) + "\ngroups: " + "; ".join(f"{k} = {' '.join(v)}" for k, v in ALIASES.items())
+    groups = "; ".join(f"{k} = {' '.join(v)}" for k, v in ALIASES.items())
+    listing = "suites: " + ", ".join(SUITES) + "\ngroups: " + groups
     parser = argparse.ArgumentParser(description=__doc__ + "\n" + listing,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
