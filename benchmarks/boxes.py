@@ -77,3 +77,14 @@ def pairwise_cases(settings: Settings) -> list[Case]:
              bytes_moved=4 * n * m, bandwidth="write")  # the N x M output, at the write bandwidth
         for n, m in sizes
     ]
+
+
+def pairwise_notes(rows: list) -> list[str]:
+    """The pairwise call's peak memory against torchvision's, per size."""
+    notes = []
+    for size in dict.fromkeys(r.size for r in rows):
+        peaks = {r.impl: r.peak_bytes for r in rows if r.size == size and r.peak_bytes is not None}
+        if "native" in peaks and peaks.get("torchvision"):
+            notes.append(f"peak memory at {size}: native {peaks['native'] / 2**20:.1f} MB, torchvision "
+                         f"{peaks['torchvision'] / 2**20:.1f} MB ({peaks['native'] / peaks['torchvision']:.2f}x)")
+    return notes
