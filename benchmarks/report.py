@@ -54,6 +54,10 @@ def suite_markdown(result: dict) -> str:
         + " % of bw: the fewest bytes the op must move at the measured bandwidth, over the time.",
         "",
     ]
+    threads = sorted({r.threads for r in rows if r.threads})
+    if threads and threads != [env["threads"]]:
+        ran = ", ".join(map(str, threads))
+        out.insert(-1, f"- this suite's cases ran at {ran} thread(s), not the run's {env['threads']}")
     figures = ["device", "latency"] if cuda else ["wall"]
     has_memory = any(r.peak_bytes is not None for r in rows)
     header = ["size", "mode", "impl"] + [
