@@ -159,3 +159,22 @@ def write_summary(directory: Path) -> Path:
     path = directory / "summary.md"
     path.write_text("\n".join(out) + "\n")
     return path
+
+
+def main(argv: list[str]) -> int:
+    """python -m benchmarks.report FOLDER...: rewrites each suite's .md and .png
+    and the folder's summary.md from the JSON files (e.g. after unpacking
+    results of several device calls into one folder)."""
+    for folder in map(Path, argv or ["benchmarks/results/latest"]):
+        for path in sorted(folder.glob("*.json")):
+            result = json.loads(path.read_text())
+            if "rows" in result:
+                write_suite(result, folder)
+        print(write_summary(folder))
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmarks import bars, harness, run
+from benchmarks import bars, harness, report, run
 from benchmarks.harness import FORWARD, TRAINING, Case, Row, Settings, Stats
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -224,3 +224,6 @@ def test_dry_run_of_every_suite_writes_results(tmp_path):
         if data.get("plot"):
             assert (out / data["plot"]).stat().st_size > 0
     assert (out / "summary.md").read_text().startswith("# Benchmark results")
+    before = (out / "ratio_iou.md").read_text()
+    assert report.main([str(out)]) == 0  # rewritten from the JSON alone, as after unpacking GPU results
+    assert (out / "ratio_iou.md").read_text() == before
