@@ -133,6 +133,15 @@ def box_pair_eager(boxes1: Tensor, boxes2: Tensor, kind: str, loss: bool, fmt: s
     return value + alpha * v if loss else value - alpha * v
 
 
+def eager_op(op: BoxOp) -> Callable:
+    """The reference with the op's schema, super_iou::<name>(boxes1, boxes2, eps, fmt)."""
+    def reference(boxes1: Tensor, boxes2: Tensor, eps: float = 1e-7, fmt: str = "xyxy") -> Tensor:
+        return box_pair_eager(boxes1, boxes2, op.kind, op.loss, fmt, eps)
+
+    reference.__name__ = f"{op.name}_eager"
+    return reference
+
+
 # --- checks shared by every path --------------------------------------------------------
 
 def _check_boxes(op: str, boxes1, boxes2, fmt, eps) -> None:
