@@ -1,8 +1,10 @@
 """What "auto" should be under torch.compile: a model step that uses each op,
 compiled with the op as our kernel (one opaque call: "compile+native") or as
 its eager math that Inductor fuses with the neighbours ("compile+eager"),
-forward and forward+backward. torchops._backends.AUTO_UNDER_COMPILE records
-the faster per op and device (forward+backward, the training step, decides).
+forward and forward+backward; "native, not compiled" for scale.
+torchops._backends.AUTO_UNDER_COMPILE records the faster per op and device
+(forward+backward, the training step, decides). Not in the default run
+(--ops compiled_models).
 
 - ratio_iou: the IoU loss of paired boxes, mean(1 - IoU), whose reduction
   Inductor can fuse into the IoU math;
@@ -12,18 +14,19 @@ the faster per op and device (forward+backward, the training step, decides).
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 
 import torchops
-from benchmarks import lstm_cell as lstm_bench
 from benchmarks import ratio_iou as iou_bench
-from benchmarks.harness import CACHE_BYTES, Report, fresh_compile, measure
+from benchmarks.harness import MODES, TRAINING, Case, Row, Settings, compiled, torchops_backend_reason
 
-CPU_SIZES = [("ratio_iou", 10**5), ("ratio_iou", 10**6), ("lstm_cell", (64, 256)), ("lstm_cell", (256, 512))]
-CUDA_SIZES = [("ratio_iou", 10**6), ("ratio_iou", 10**7), ("lstm_cell", (256, 1024)), ("lstm_cell", (4096, 1024))]
+OP = "compiled_models"
+X_LABEL = "size (boxes, or batch x hidden)"
+SIZES = {"cpu": [("ratio_iou", 10**5), ("ratio_iou", 10**6), ("lstm_cell", (64, 256)), ("lstm_cell", (256, 512))],
+         "cuda": [("ratio_iou", 10**6), ("ratio_iou", 10**7), ("lstm_cell", (256, 1024)), ("lstm_cell", (4096, 1024))]}
+QUICK = {"cpu": [("ratio_iou", 10**5)], "cuda": [("ratio_iou", 10**6)]}
+DRY = [("ratio_iou", 1000), ("lstm_cell", (4, 32))]
 BACKENDS = ("eager", "native")
 
 
@@ -47,39 +50,39 @@ def lstm_inputs(batch, hidden, device, seed, requires_grad):
     return [(torch.randn(s, generator=gen, device=device) * 0.1).requires_grad_(requires_grad) for s in shapes]
 
 
-def bench(report: Report, device: str, sizes, budget_s: float) -> None:
-    for op, size in sizes:
+def cases(settings: Settings) -> list[Case]:
+    device = settings.device
+    reason = torchops_backend_reason("native", device)
+    out = []
+    for op, size in DRY if settings.dry_run else (QUICK if settings.quick else SIZES)[device]:
         if op == "ratio_iou":
-            label, make_step, per_set = f"ratio_iou {size:.0e}", iou_loss, size * 8 * 4
+            label, x, make_step, per_set = f"ratio_iou {size:.0e}", size, iou_loss, size * 8 * 4
             make = lambda seed, rg, n=size: iou_bench.make_boxes(n, device, seed, rg)  # noqa: E731
         else:
             batch, hidden = size
-            label, make_step, per_set = f"lstm_cell ({batch}, {hidden})", lstm_step, batch * hidden * 11 * 4
+            label, x, make_step, per_set = f"lstm_cell ({batch}, {hidden})", batch * hidden, lstm_step, batch * hidden * 11 * 4
             make = lambda seed, rg, b=batch, h=hidden: lstm_inputs(b, h, device, seed, rg)  # noqa: E731
-        sets = max(1, min(16, math.ceil(2 * CACHE_BYTES / per_set)))
-        for mode in ("forward", "forward+backward"):
-            training = mode != "forward"
-            input_sets = [make(seed, training) for seed in range(sets)]
-
-            def run(fn, inputs, training=training):
-                loss = fn(*inputs)
-                return (loss, torch.autograd.grad(loss, inputs)) if training else loss
-
-            impls = {f"compile+{b}": fresh_compile(make_step(b)) for b in BACKENDS}
-            impls["native, not compiled"] = make_step("native")
-            # bytes are not meaningful for a whole step; 0 keeps GB/s out of it
-            measure(report, label, mode, impls, input_sets, run, 0, device, budget_s, tolerance=1e-3)
-            del input_sets
+        for mode in MODES:
+            impls = {f"compile+{b}": reason if b == "native" and reason else compiled(make_step(b), settings)
+                     for b in BACKENDS}
+            impls["native, not compiled"] = reason or make_step("native")
+            out.append(Case(OP, label, x, mode, impls, make_inputs=make, input_bytes=per_set, tolerance=1e-3))
+    return out
 
 
-def check_bars(report: Report, device: str) -> None:
-    """Notes which backend is faster under compile, per op (the rule)."""
+def notes(rows: list[Row]) -> list[str]:
+    """Which backend is faster under compile, per op: the rule AUTO_UNDER_COMPILE follows."""
+    found = []
     for op in ("ratio_iou", "lstm_cell"):
-        verdicts = []
-        for size in sorted({r.size for r in report.rows if r.size.startswith(op)}):
-            native = report.time_of(size, "compile+native", "forward+backward")
-            eager = report.time_of(size, "compile+eager", "forward+backward")
+        ratios = []
+        for size in dict.fromkeys(r.size for r in rows if r.size.startswith(op)):
+            by = {r.impl: r for r in rows if r.size == size and r.mode == TRAINING and r.figures}
+            native, eager = by.get("compile+native"), by.get("compile+eager")
             if native and eager:
-                verdicts.append(f"{size}: native/eager = {native / eager:.2f}")
-        if verdicts:
-            report.notes.append(f"{op} under compile, forward+backward: " + "; ".join(verdicts))
+                figure = native.main_figure()
+                if figure in eager.figures:
+                    ratios.append(f"{size}: compile+native / compile+eager = "
+                                  f"{native.figures[figure].median / eager.figures[figure].median:.2f}")
+        if ratios:
+            found.append(f"{op} under compile, forward+backward: " + "; ".join(ratios))
+    return found

@@ -1,22 +1,32 @@
-"""lstm_cell benchmark: eager, TorchScript, torch.compile, PyTorch's fused
-cell (aten::_thnn_fused_lstm_cell, CUDA only) and native, forward and
-forward+backward over (batch, hidden), float32; plus the whole cell module
-(matmuls included): torch.nn.LSTMCell against torchops.nn.LSTMCell."""
+"""lstm_cell over (batch, hidden), float32, both biases: the plain function,
+under torch.jit.script and torch.compile, ATen's fused pointwise cell
+(aten::_thnn_fused_lstm_cell, what torch.nn.LSTMCell runs on CUDA; ATen has
+none for the CPU) and torchops native/triton, forward and forward+backward.
+
+The second suite, nn.LSTMCell, is the whole cell module (matmuls included):
+torch.nn.LSTMCell (torch._VF.lstm_cell) against torchops.nn.LSTMCell, with
+gradients of the inputs, the state and the parameters."""
 
 from __future__ import annotations
-
-import math
 
 import torch
 
 import torchops
-from torchops import _backends
 from torchops.lstm import lstm_cell_eager
 
-from benchmarks.harness import CACHE_BYTES, Report, fresh_compile, measure
+from benchmarks.harness import (
+    FORWARD, MODES, Case, Settings, compiled, scripted, torchops_backend_reason, torchops_impls,
+)
 
-CPU_SIZES = [(64, 256), (256, 512), (1024, 1024)]
-CUDA_SIZES = [(64, 512), (256, 1024), (4096, 1024), (16384, 2048)]
+OP = "lstm_cell"
+MODULE_OP = "nn.LSTMCell"
+X_LABEL = "batch x hidden"
+SIZES = {
+    "cpu": [(64, 256), (64, 512), (256, 512), (256, 1024), (1024, 1024)],
+    "cuda": [(64, 512), (256, 1024), (1024, 1024), (4096, 1024), (16384, 2048)],
+}
+QUICK = {"cpu": [(64, 256)], "cuda": [(64, 512), (4096, 1024)]}
+DRY = [(4, 32)]
 # per batch row, in units of H float32 values: forward reads both gate tensors
 # (8H) and cx, writes hy and cy; in training it also writes the activated
 # gates (4H), which the backward reads with cx, grad_hy and grad_cy, writing
@@ -31,78 +41,66 @@ def aten_fused(ig, hg, cx, b_ih, b_hh):
     return hy, cy
 
 
-def make_inputs(batch, hidden, device, seed, requires_grad):
+def make_inputs(batch: int, hidden: int, device: str, seed: int, requires_grad: bool) -> list[torch.Tensor]:
     gen = torch.Generator(device=device).manual_seed(seed)
     shapes = [(batch, 4 * hidden), (batch, 4 * hidden), (batch, hidden), (4 * hidden,), (4 * hidden,)]
     return [torch.randn(s, generator=gen, device=device).requires_grad_(requires_grad) for s in shapes]
 
 
-def implementations(device):
-    impls = {
-        "eager": lstm_cell_eager,
-        "script": _backends.scripted(lstm_cell_eager),
-        "compile": fresh_compile(lstm_cell_eager),
-    }
-    if device == "cuda":
-        impls["aten fused"] = aten_fused
-    impls["native"] = lambda *a: torchops.lstm_cell(*a, backend="native")
-    return impls
+def torchops_fn(backend: str):
+    return lambda *inputs: torchops.lstm_cell(*inputs, backend=backend)
 
 
-def bench(report: Report, device: str, sizes, budget_s: float) -> None:
-    for batch, hidden in sizes:
-        label = f"({batch}, {hidden})"
-        per_set = batch * hidden * FORWARD_H * 4
-        sets = max(1, min(32, math.ceil(2 * CACHE_BYTES / per_set)))
-        grads = [torch.randn(batch, hidden, device=device) for _ in range(2)]
-        for mode in ("forward", "forward+backward"):
-            training = mode != "forward"
-            input_sets = [make_inputs(batch, hidden, device, s, training) for s in range(sets)]
-
-            def run(fn, inputs, training=training):
-                out = fn(*inputs)
-                return (out, torch.autograd.grad(out, inputs, grads)) if training else out
-
-            bytes_moved = batch * hidden * 4 * (TRAINING_H if training else FORWARD_H)
-            measure(report, label, mode, implementations(device), input_sets, run, bytes_moved, device,
-                    budget_s, tolerance=1e-3)
-            del input_sets
-        bench_module(report, device, batch, hidden, budget_s)
+def _sizes(settings: Settings):
+    return DRY if settings.dry_run else (QUICK if settings.quick else SIZES)[settings.device]
 
 
-def bench_module(report, device, batch, hidden, budget_s):
-    """One training step of the cell module, input size = hidden."""
-    torch.manual_seed(0)
-    reference = torch.nn.LSTMCell(hidden, hidden, device=device)
-    fused = torchops.nn.LSTMCell(hidden, hidden, device=device, backend="native")
-    fused.load_state_dict(reference.state_dict())
-    x = torch.randn(batch, hidden, device=device)
-    state = (torch.randn(batch, hidden, device=device), torch.randn(batch, hidden, device=device))
-    impls = {"torch.nn.LSTMCell": reference, "torchops.nn.LSTMCell": fused}
+def cases(settings: Settings) -> list[Case]:
+    device = settings.device
+    out = []
+    for batch, hidden in _sizes(settings):
+        for mode in MODES:
+            impls = {
+                "eager": lstm_cell_eager,
+                "script": scripted(lstm_cell_eager),
+                "compile": compiled(lstm_cell_eager, settings),
+                "aten fused": aten_fused if device == "cuda" else "ATen has no fused CPU cell",
+                **torchops_impls(torchops_fn, device),
+            }
+            out.append(Case(
+                OP, f"({batch}, {hidden})", batch * hidden, mode, impls,
+                make_inputs=lambda seed, rg, b=batch, h=hidden: make_inputs(b, h, device, seed, rg),
+                input_bytes=batch * hidden * 9 * 4,
+                bytes_moved=batch * hidden * 4 * (FORWARD_H if mode == FORWARD else TRAINING_H),
+                tolerance=1e-3,
+            ))
+    return out
 
-    def run(module, _):
-        hy, cy = module(x, state)
-        return (hy, cy), torch.autograd.grad((hy, cy), list(module.parameters()), (state[0], state[1]))
 
-    measure(report, f"({batch}, {hidden})", "module fwd+bwd", impls, [None], run, 0, device, budget_s,
-            tolerance=1e-3)
+def module_cases(settings: Settings) -> list[Case]:
+    """One step of the cell module, input size = hidden."""
+    device = settings.device
+    out = []
+    for batch, hidden in _sizes(settings):
+        for mode in MODES:
+            torch.manual_seed(0)
+            modules = {"torch.nn.LSTMCell": torch.nn.LSTMCell(hidden, hidden, device=device)}
+            reason = torchops_backend_reason("native", device)
+            if reason is None:
+                fused = torchops.nn.LSTMCell(hidden, hidden, device=device, backend="native")
+                fused.load_state_dict(modules["torch.nn.LSTMCell"].state_dict())
+                modules["torchops.nn.LSTMCell"] = fused
+            impls = {name: (lambda x, h, c, m=m: m(x, (h, c))) for name, m in modules.items()}
+            if reason is not None:
+                impls["torchops.nn.LSTMCell"] = reason
 
+            def make(seed, rg, b=batch, h=hidden):
+                gen = torch.Generator(device=device).manual_seed(seed)
+                return [torch.randn(b, h, generator=gen, device=device).requires_grad_(rg) for _ in range(3)]
 
-def check_bars(report: Report, device: str) -> None:
-    t = report.time_of
-
-    def ratio(a, b):
-        return None if a is None or b is None else a / b
-
-    if device == "cuda":
-        big, small = "(16384, 2048)", "(64, 512)"
-        report.bar(f"forward {big}: native / compile", ratio(t(big, "native", "forward"), t(big, "compile", "forward")), 1.05)
-        report.bar(f"forward+backward {big}: native / aten fused", ratio(t(big, "native", "forward+backward"), t(big, "aten fused", "forward+backward")), 0.999)
-        report.bar(f"forward+backward {small}: aten fused / native", ratio(t(small, "aten fused", "forward+backward"), t(small, "native", "forward+backward")), 3, higher_is_better=True)
-    else:
-        for batch, hidden in CPU_SIZES:
-            size = f"({batch}, {hidden})"
-            for mode in ("forward", "forward+backward"):
-                for peer in ("eager", "compile"):
-                    report.bar(f"{mode} {size}: native / {peer}", ratio(t(size, "native", mode), t(size, peer, mode)), 0.999)
-            report.bar(f"module {size}: torchops / torch", ratio(t(size, "torchops.nn.LSTMCell", "module fwd+bwd"), t(size, "torch.nn.LSTMCell", "module fwd+bwd")), 1.0)
+            out.append(Case(
+                MODULE_OP, f"({batch}, {hidden})", batch * hidden, mode, impls, make_inputs=make,
+                input_bytes=batch * hidden * 3 * 4, tolerance=1e-3,
+                grad_targets=lambda name, inputs, modules=modules: inputs + list(modules[name].parameters()),
+            ))
+    return out

@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # What runs on the GPU machine (through the device tool; logs go to $OUT).
-#   bash scripts/device_run.sh build|core|deploy|sanitizers|bench ...
+#   bash scripts/device_run.sh build|core|deploy|sanitizers|bench-quick|bench ...
 # build: the op library with CUDA kernels; core: the test suite but the
 # deployment routes; deploy: those (C++ example, compile, export, AOTI, ONNX);
 # sanitizers: compute-sanitizer memcheck/racecheck/initcheck over the CUDA
-# kernel tests; bench: the benchmark comparison.
+# kernel tests; bench-quick: every GPU path of the benchmark (CUDA graphs,
+# peers, box suites) at one size each, 3 repeats, ~2 min; bench: the benchmark,
+# recorded to benchmarks/results/<device-tag>/. Both take BENCH_OPS (suites or
+# groups, see python -m benchmarks.run --help; a full GPU run is split over
+# calls of under 10 min) and BENCH_GIT_COMMIT (the tree travels without .git).
+# $OUT gets the log, summary.md and a .tar.gz of the result folder (at most 8
+# files come back).
 set -uo pipefail
 export PYTHONUNBUFFERED=1 NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 OUT=${OUT:-/tmp/out}
@@ -27,9 +33,19 @@ for step in "$@"; do
       done
       wait
       grep -H -E "ERROR SUMMARY|RACECHECK SUMMARY|passed|failed" "$OUT"/sanitizer-*.log ;;
-    bench)
-      $PY -m benchmarks.run 2>&1 | tee "$OUT/bench.log" | grep -E "^\| .*(\*\*no\*\*|yes)|wrote|copy bandwidth" ;
-      cp benchmarks/results/*cuda* "$OUT"/ 2>/dev/null ;;
+    bench-quick|bench)
+      if [ "$step" = bench-quick ]; then
+        flags="--quick --out /tmp/bench-quick"; dir=/tmp/bench-quick
+        ops=${BENCH_OPS:-ratio_iou,lstm,complete_box_iou_loss,box_iou,host_overhead}
+      else
+        flags="--record"; dir=benchmarks/results/$($PY -c 'from benchmarks.harness import device_tag; print(device_tag("cuda"))')
+        ops=${BENCH_OPS:-all}
+      fi
+      # progress, failures and the bars in the reply; everything in the log
+      BENCH_OPS=$ops $PY -m benchmarks.run $flags 2>&1 | tee "$OUT/$step.log" \
+        | grep -E "^\[|^  \[|^  \(|^total|^cuda:|failed|Error" ; [ "${PIPESTATUS[0]}" = 0 ] || status=1
+      cp "$dir/summary.md" "$OUT/$step-summary.md" 2>/dev/null
+      tar -czf "$OUT/$step-results.tar.gz" -C "$(dirname "$dir")" "$(basename "$dir")" ;;
   esac
 done
 exit $status

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import re
+import sys
 import types
 from functools import lru_cache
 from pathlib import Path
@@ -34,16 +35,23 @@ def _assert_has_ops():
     raise RuntimeError("torchvision's C++ ops are not loaded here (only its pure-Python box functions)")
 
 
+# The module the source files run in. It is registered in sys.modules because
+# torch.compile (Dynamo) looks a function's globals up there by its
+# __module__ and raises ModuleNotFoundError for a name it cannot find.
+_MODULE_NAME = "torchops.testing._torchvision_boxes"
+
+
 def _load_from_source(ops_dir: Path) -> types.SimpleNamespace:
-    stub = types.SimpleNamespace(_is_tracing=torch.jit.is_tracing)
-    namespace: dict = {
-        "torchvision": stub, "_assert_has_ops": _assert_has_ops, "_log_api_usage_once": lambda obj: None,
-        "__name__": "torchvision_boxes_from_source",
-    }
+    module = types.ModuleType(_MODULE_NAME, "torchvision.ops' box functions, run from their source files")
+    module.__dict__.update({
+        "torchvision": types.SimpleNamespace(_is_tracing=torch.jit.is_tracing),
+        "_assert_has_ops": _assert_has_ops, "_log_api_usage_once": lambda obj: None,
+    })
+    sys.modules[_MODULE_NAME] = module
     for name in _FILES:
         source = _TORCHVISION_IMPORT.sub("", (ops_dir / f"{name}.py").read_text())
-        exec(compile(source, str(ops_dir / f"{name}.py"), "exec"), namespace)  # noqa: S102
-    return types.SimpleNamespace(**{n: namespace[n] for n in NAMES})
+        exec(compile(source, str(ops_dir / f"{name}.py"), "exec"), module.__dict__)  # noqa: S102
+    return types.SimpleNamespace(**{n: getattr(module, n) for n in NAMES})
 
 
 @lru_cache(maxsize=None)
