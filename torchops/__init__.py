@@ -28,6 +28,14 @@ from torchops import nn, ops  # noqa: E402
 __version__ = "0.1.0"
 
 
+def cpu_capability() -> str | None:
+    """The CPU capability torchops' CPU kernels run at: "DEFAULT", "AVX2" or
+    "AVX512" on x86-64, spelled as torch.backends.cpu.get_cpu_capability(),
+    which it follows (set ATEN_CPU_CAPABILITY=default|avx2|avx512 before
+    starting Python to choose). None where the op library cannot be loaded."""
+    return _library.cpu_capability()
+
+
 def library_path() -> str | None:
     """The op library's file, for C++ programs to link or dlopen (built now if
     it was not); None where it cannot be loaded (available_backends() says why)."""
@@ -38,6 +46,7 @@ def library_path() -> str | None:
 __all__ = [
     "BackendStatus",
     "available_backends",
+    "cpu_capability",
     "get_backend",
     "library_path",
     "lstm_cell",

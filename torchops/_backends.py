@@ -99,7 +99,10 @@ def available_backends() -> dict[str, BackendStatus]:
     if loaded:
         cuda = _library.has_kernel("super_iou::ratio_iou", "cuda")
         devices = "CPU and CUDA" if cuda else "CPU only (the library was built without CUDA kernels)"
-        status["native"] = BackendStatus(True, f"hand-written kernels for {devices}; {_library.library_path()}")
+        capability = _library.cpu_capability()
+        status["native"] = BackendStatus(
+            True, f"hand-written kernels for {devices}; CPU kernels for {capability} (torchops.cpu_capability(): "
+            f"ATen's, set by ATEN_CPU_CAPABILITY); {_library.library_path()}")
     else:
         status["native"] = BackendStatus(False, f"the op library could not be loaded: {_library.load_error()}")
     status["auto"] = BackendStatus(
@@ -179,9 +182,10 @@ def _resolve(name: str, op: str, device_type: str, auto_prefers: str) -> str:
         return "native"
     if native_ok and auto_prefers == "native":
         return "native"
-    if auto_prefers == "eager" or device_type != "cuda":
-        return "eager"
-    return "script"
+    fallback = "eager" if auto_prefers == "eager" or device_type != "cuda" else "script"
+    if auto_prefers == "native":
+        _library.warn_fallback(op, fallback)  # once, where the library did not load
+    return fallback
 
 
 def python_implementation(impl: str, eager_fn: Callable) -> Callable:

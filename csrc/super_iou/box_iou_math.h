@@ -25,6 +25,8 @@ enum class BoxKind : int { IoU = 0, GIoU = 1, DIoU = 2, CIoU = 3 };
 // How the four numbers of a box are read (torchvision's fmt strings).
 enum class BoxFormat : int { XYXY = 0, XYWH = 1, CXCYWH = 2 };
 
+inline namespace CPU_CAPABILITY {  // see common/elementwise.h (the enums are the same everywhere)
+
 // The parameters of one call: the eps of the IoU/GIoU/DIoU terms and the eps
 // of CIoU's alpha (complete_box_iou_loss uses a fixed 1e-7 for the former and
 // its own eps for the latter, as torchvision does).
@@ -288,4 +290,5 @@ C10_HOST_DEVICE inline BoxPairGrad<T> box_pair_backward(
   return {box_geometry_backward(p.format, ga), box_geometry_backward(p.format, gb)};
 }
 
+}  // namespace CPU_CAPABILITY
 }  // namespace torchops
