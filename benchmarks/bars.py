@@ -103,8 +103,8 @@ def _bars() -> list[Bar]:
     add(Bar(11, "cpu", "box_iou", "native", "ratio", 1.0, "compile(torchvision)", (FORWARD,), threads=2))
     add(Bar(11, "cpu", "box_iou", "native", "speedup", 3.0, "torchvision", (FORWARD,), threads=2))
     # issue 12: CPU kernels against torch.compile (2 threads)
-    add(Bar(12, "cpu", "lstm_cell", "native", "ratio", 1.0, "compile", MODES, ("(64, 256)", "(256, 512)", "(1024, 1024)"),
-            threads=2))
+    add(Bar(12, "cpu", "lstm_cell", "native", "ratio", 1.0, "compile", MODES,
+            ("(64, 256)", "(256, 512)", "(1024, 1024)"), threads=2))
     add(Bar(12, "cpu", "ratio_iou", "native", "ratio", 1.0, "compile", MODES, ("1e5", "1e6", "1e7"), threads=2))
     add(Bar(12, "cpu", "nn.LSTMCell", "torchops.nn.LSTMCell", "ratio", 1.0, "torch.nn.LSTMCell", (TRAINING,),
             threads=2))

@@ -24,7 +24,7 @@ PAIRWISE = "box_iou"
 LOSS_X_LABEL = "box pairs"
 PAIRWISE_X_LABEL = "N x M box pairs"
 LOSS_SIZES = {"cpu": [10**3, 10**5, 10**6], "cuda": [10**3, 10**5, 10**6, 10**7]}
-LOSS_QUICK = {"cpu": [10**5], "cuda": [10**5, 10**6]}
+LOSS_QUICK = {"cpu": [10**5], "cuda": [10**6]}
 PAIRWISE_SIZES = {"cpu": [(1000, 1000), (4000, 4000)], "cuda": [(1000, 1000), (4000, 4000), (20000, 2000)]}
 PAIRWISE_QUICK = {"cpu": [(1000, 1000)], "cuda": [(4000, 4000)]}
 LOSS_DRY, PAIRWISE_DRY = [256], [(64, 48)]
@@ -54,10 +54,11 @@ def _impls(name: str, settings: Settings) -> dict:
 
 def loss_cases(name: str, settings: Settings) -> list[Case]:
     device = settings.device
-    sizes = LOSS_DRY if settings.dry_run else (LOSS_QUICK if settings.quick else LOSS_SIZES)[device]
+    sizes = settings.sizes(LOSS_SIZES, LOSS_QUICK, LOSS_DRY)
     return [
         Case(name, fmt_size(n), n, mode, _impls(name, settings),
-             make_inputs=lambda seed, rg, n=n: [make_boxes(n, device, 2 * seed, rg), make_boxes(n, device, 2 * seed + 1, rg)],
+             make_inputs=lambda seed, rg, n=n: [make_boxes(n, device, 2 * seed, rg),
+                                                make_boxes(n, device, 2 * seed + 1, rg)],
              input_bytes=8 * 4 * n, reference="eager", tolerance=1e-4,
              bytes_moved=n * (LOSS_FORWARD_BYTES if mode == FORWARD else LOSS_TRAINING_BYTES))
         for n in sizes for mode in MODES
@@ -66,12 +67,24 @@ def loss_cases(name: str, settings: Settings) -> list[Case]:
 
 def pairwise_cases(settings: Settings) -> list[Case]:
     device = settings.device
-    sizes = PAIRWISE_DRY if settings.dry_run else (PAIRWISE_QUICK if settings.quick else PAIRWISE_SIZES)[device]
+    sizes = settings.sizes(PAIRWISE_SIZES, PAIRWISE_QUICK, PAIRWISE_DRY)
     return [
         Case(PAIRWISE, f"{n}x{m}", n * m, FORWARD, _impls(PAIRWISE, settings),
-             make_inputs=lambda seed, rg, n=n, m=m: [make_boxes(n, device, 2 * seed), make_boxes(m, device, 2 * seed + 1)],
+             make_inputs=lambda seed, rg, n=n, m=m: [make_boxes(n, device, 2 * seed),
+                                                     make_boxes(m, device, 2 * seed + 1)],
              input_bytes=4 * 4 * (n + m) + 4 * n * m,  # the output counts: it is what a call streams through
              reference="eager", tolerance=1e-4, measure_memory=True,
              bytes_moved=4 * n * m, bandwidth="write")  # the N x M output, at the write bandwidth
         for n, m in sizes
     ]
+
+
+def pairwise_notes(rows: list) -> list[str]:
+    """The pairwise call's peak memory against torchvision's, per size."""
+    notes = []
+    for size in dict.fromkeys(r.size for r in rows):
+        peaks = {r.impl: r.peak_bytes for r in rows if r.size == size and r.peak_bytes is not None}
+        if "native" in peaks and peaks.get("torchvision"):
+            notes.append(f"peak memory at {size}: native {peaks['native'] / 2**20:.1f} MB, torchvision "
+                         f"{peaks['torchvision'] / 2**20:.1f} MB ({peaks['native'] / peaks['torchvision']:.2f}x)")
+    return notes

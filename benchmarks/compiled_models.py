@@ -54,13 +54,14 @@ def cases(settings: Settings) -> list[Case]:
     device = settings.device
     reason = torchops_backend_reason("native", device)
     out = []
-    for op, size in DRY if settings.dry_run else (QUICK if settings.quick else SIZES)[device]:
+    for op, size in settings.sizes(SIZES, QUICK, DRY):
         if op == "ratio_iou":
             label, x, make_step, per_set = f"ratio_iou {size:.0e}", size, iou_loss, size * 8 * 4
             make = lambda seed, rg, n=size: iou_bench.make_boxes(n, device, seed, rg)  # noqa: E731
         else:
             batch, hidden = size
-            label, x, make_step, per_set = f"lstm_cell ({batch}, {hidden})", batch * hidden, lstm_step, batch * hidden * 11 * 4
+            label, x, make_step = f"lstm_cell ({batch}, {hidden})", batch * hidden, lstm_step
+            per_set = batch * hidden * 11 * 4
             make = lambda seed, rg, b=batch, h=hidden: lstm_inputs(b, h, device, seed, rg)  # noqa: E731
         for mode in MODES:
             impls = {f"compile+{b}": reason if b == "native" and reason else compiled(make_step(b), settings)

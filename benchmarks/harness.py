@@ -188,6 +188,10 @@ class Settings:
     compile_backend: str = "inductor"
     max_sets: int = MAX_SETS
 
+    def sizes(self, full: dict, quick: dict, dry: list) -> list:
+        """A suite's sizes for this run: full/quick are per device, dry for all."""
+        return dry if self.dry_run else (quick if self.quick else full)[self.device]
+
 
 # --- the peers, as users write them -------------------------------------------------------
 
@@ -201,9 +205,12 @@ def scripted(fn: Callable) -> Callable:
 
 
 def compiled(fn: Callable, settings: Settings) -> Callable:
-    """torch.compile(fn) specialised to one case's shapes (the harness resets
-    Dynamo before each case, so no recompile limit turns a later size eager)."""
-    return torch.compile(fn, dynamic=False, backend=settings.compile_backend)
+    """torch.compile(fn), as users write it. The harness resets Dynamo before
+    each case, so each case's shapes are compiled afresh (static) and no
+    recompile limit turns a later size eager. A shape that changes within a
+    case (torchvision's losses index with a boolean mask, whose size differs
+    per input set) is made dynamic by the second call, as for users."""
+    return torch.compile(fn, backend=settings.compile_backend)
 
 
 def torchops_backend_reason(backend: str, device: str) -> str | None:
@@ -387,6 +394,12 @@ class _Impl:
 
     def __init__(self, name: str, fn: Callable, case: Case, sets: list, grads: list | None):
         self.name, self.fn, self.case, self.sets, self.grads = name, fn, case, sets, grads
+        self.second_call_us = 0.0
+        self.turn = 0  # the next input set: the rotation goes on from one sample to the next
+
+    def next(self, _i: int = 0):
+        self.turn += 1
+        return self.step(self.turn - 1)
 
     def step(self, i: int):
         if self.case.make_inputs is None:
@@ -398,6 +411,8 @@ class _Impl:
         targets = self.case.grad_targets(self.name, inputs) if self.case.grad_targets else \
             [t for t in inputs if isinstance(t, torch.Tensor) and t.requires_grad]
         outs = _flatten(out)
+        if self.grads is None:  # the upstream gradient: random, shaped like the outputs
+            self.grads = [torch.rand_like(o) for o in outs]
         return outs, torch.autograd.grad(outs, targets, self.grads)
 
 
@@ -437,21 +452,21 @@ def _run_case(case: Case, settings: Settings, bandwidth_gbs: dict[str, float], l
         if isinstance(fn, str):
             row.not_measured = fn
             continue
-        impl = _Impl(name, fn, case, sets, grads)
+        impl = _Impl(name, fn, case, sets, grads)  # the first one's upstream gradient serves all
         try:
-            if training and grads is None and case.make_inputs is not None:
-                # the upstream gradient: random, shaped like the outputs, shared by all
-                first = _flatten(fn(*sets[0]))
-                grads = [torch.rand_like(t) for t in first]
-                impl.grads = grads
             sync(device)
             t0 = time.perf_counter()
             out = impl.step(0)
             sync(device)
             row.first_call_s = time.perf_counter() - t0
-            for _ in range(2):  # TorchScript optimises after its profiling runs
-                out = impl.step(0)
+            t0 = time.perf_counter()
+            # TorchScript optimises after its profiling run; torch.compile makes
+            # what differs between input sets dynamic now, not while timing
+            out = impl.step(1 % len(sets))
             sync(device)
+            impl.second_call_us = (time.perf_counter() - t0) * 1e6
+            if len(sets) > 1:
+                out = impl.step(0)
         except Exception as e:  # noqa: BLE001  (a failing implementation is reported, the run goes on)
             row.not_measured = "failed: " + _first_line(e)
             log(f"    {name}: {row.not_measured}")
@@ -466,6 +481,7 @@ def _run_case(case: Case, settings: Settings, bandwidth_gbs: dict[str, float], l
                 row.correct = "ok" if diff <= case.tolerance else f"differs: {diff:.2g} relative"
         del out
         impls[name] = impl
+        grads = impl.grads
     if not impls:
         return [rows[n] for n in all_impls]
 
@@ -492,13 +508,16 @@ def _sampler(impl: _Impl, row: Row, case: Case, settings: Settings,
     replayed output is checked against the reference, as the eager call was."""
     device = settings.device
     n_sets = len(impl.sets)
-    per_call = loop_us(impl.step, n_sets, device)  # calibration
-    calls = max(count_for(per_call, settings.sample_s), n_sets)
+    # calibration: a few calls over the rotating sets, at most ~0.2 s of them
+    per_call = impl.second_call_us
+    if n_sets > 1:
+        per_call = loop_us(impl.next, min(n_sets, count_for(per_call, 0.2)), device)
+    calls = count_for(per_call, settings.sample_s)
 
     if device != "cuda":
-        return lambda: {"wall": loop_us(impl.step, calls, device)}
+        return lambda: {"wall": loop_us(impl.next, calls, device)}
 
-    figures: dict[str, Callable[[], float]] = {"latency": lambda: loop_us(impl.step, calls, device)}
+    figures: dict[str, Callable[[], float]] = {"latency": lambda: loop_us(impl.next, calls, device)}
     if case.device_time:
         reason = host_sync_reason(lambda: impl.step(0))
         graph = None
@@ -517,7 +536,7 @@ def _sampler(impl: _Impl, row: Row, case: Case, settings: Settings,
             figures["device"] = lambda: replay_us(graph, replays, n_sets)
         else:
             row.device_note = "not capturable: " + reason + "; stream time of back-to-back calls instead"
-            figures["stream"] = lambda: stream_us(impl.step, calls)
+            figures["stream"] = lambda: stream_us(impl.next, calls)
     return lambda: {name: f() for name, f in figures.items()}
 
 
@@ -531,7 +550,8 @@ def measure_bandwidth(device: str, dry_run: bool = False) -> dict[str, float]:
     dst = torch.empty_like(src)
     nbytes = src.numel() * src.element_size()
     result = {}
-    for name, op, moved in (("copy", lambda i: dst.copy_(src), 2 * nbytes), ("write", lambda i: dst.fill_(1.5), nbytes)):
+    kinds = (("copy", lambda i: dst.copy_(src), 2 * nbytes), ("write", lambda i: dst.fill_(1.5), nbytes))
+    for name, op, moved in kinds:
         op(0)
         per = loop_us(op, 3, device)
         calls = count_for(per, 0.05)

@@ -8,12 +8,14 @@ without backend= (the process-wide choice, "auto" unless set otherwise)."""
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 
 import torchops
 import torchops.ops
 
-from benchmarks.harness import FLOOR_ELEMENTS, FORWARD, MODES, TRAINING, Case, Settings, torchops_backend_reason
+from benchmarks.harness import FLOOR_ELEMENTS, MODES, TRAINING, Case, Settings, torchops_backend_reason
 
 OP = "host_overhead"
 FLOOR = "x * 2 (autograd floor)"
@@ -27,21 +29,23 @@ def _boxes(n: int, device: str, requires_grad: bool) -> torch.Tensor:
     return torch.cat([corner, corner + 1 + torch.rand(n, 2, device=device)], 1).requires_grad_(requires_grad)
 
 
-def _ops(device: str, training: bool) -> dict[str, tuple[list, callable, callable]]:
+def _ops(device: str, training: bool) -> dict[str, tuple[list, Callable, Callable]]:
     """op -> (inputs, direct torch.ops call, public call)."""
     rg = training
     ratio = [(torch.rand(N, device=device) * (4 if i in (2, 3, 6, 7) else 10) + (1 if i in (2, 3, 6, 7) else 0))
              .requires_grad_(rg) for i in range(8)]
     b, h = LSTM
-    lstm = [torch.randn(s, device=device).requires_grad_(rg) for s in ((b, 4 * h), (b, 4 * h), (b, h), (4 * h,), (4 * h,))]
+    shapes = ((b, 4 * h), (b, 4 * h), (b, h), (4 * h,), (4 * h,))
+    lstm = [torch.randn(s, device=device).requires_grad_(rg) for s in shapes]
     loss = [_boxes(N, device, rg), _boxes(N, device, rg)]
     pairwise = [_boxes(PAIRWISE[0], device, rg), _boxes(PAIRWISE[1], device, rg)]
+    ops = torch.ops.super_iou
     return {
-        "ratio_iou": (ratio, lambda *a: torch.ops.super_iou.ratio_iou.default(*a, 1e-5), torchops.ratio_iou),
+        "ratio_iou": (ratio, lambda *a: ops.ratio_iou.default(*a, 1e-5), torchops.ratio_iou),
         "lstm_cell": (lstm, torch.ops.super_lstm.lstm_cell.default, torchops.lstm_cell),
-        "complete_box_iou_loss": (loss, lambda x, y: torch.ops.super_iou._complete_box_iou_loss.default(x, y, 1e-7, "xyxy"),
+        "complete_box_iou_loss": (loss, lambda x, y: ops._complete_box_iou_loss.default(x, y, 1e-7, "xyxy"),
                                   torchops.ops.complete_box_iou_loss),
-        "box_iou": (pairwise, lambda x, y: torch.ops.super_iou.box_iou.default(x, y, "xyxy"), torchops.ops.box_iou),
+        "box_iou": (pairwise, lambda x, y: ops.box_iou.default(x, y, "xyxy"), torchops.ops.box_iou),
     }
 
 

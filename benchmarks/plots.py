@@ -44,7 +44,8 @@ def plot_suite(result: dict, path: Path) -> str | None:
                         continue
                     stats = r.figures.get(figure) or (r.figures.get("stream") if figure == "device" else None)
                     if stats is not None:
-                        points.append((r.x, stats.median, stats.lo, stats.hi, figure == "device" and "stream" in r.figures))
+                        stream = figure == "device" and "stream" in r.figures
+                        points.append((r.x, stats.median, stats.lo, stats.hi, stream))
                 if not points:
                     continue
                 points.sort()

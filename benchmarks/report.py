@@ -45,7 +45,8 @@ def suite_markdown(result: dict) -> str:
     out = [
         f"# {result['suite']} on {env['device']}",
         "",
-        *environment_lines(env, result["bandwidth_gbs"], result.get("autograd_floor_us"), result.get("load_average_end")),
+        *environment_lines(env, result["bandwidth_gbs"], result.get("autograd_floor_us"),
+                           result.get("load_average_end")),
         f"- method: median microseconds per call [min-max] of {settings['repeats']} interleaved repeats "
         "(benchmarks/harness.py). " + (
             "device: CUDA-graph replays timed with CUDA events; call latency: wall time of back-to-back calls, "
@@ -53,6 +54,10 @@ def suite_markdown(result: dict) -> str:
         + " % of bw: the fewest bytes the op must move at the measured bandwidth, over the time.",
         "",
     ]
+    threads = sorted({r.threads for r in rows if r.threads})
+    if threads and threads != [env["threads"]]:
+        ran = ", ".join(map(str, threads))
+        out.insert(-1, f"- this suite's cases ran at {ran} thread(s), not the run's {env['threads']}")
     figures = ["device", "latency"] if cuda else ["wall"]
     has_memory = any(r.peak_bytes is not None for r in rows)
     header = ["size", "mode", "impl"] + [
@@ -91,8 +96,9 @@ def suite_markdown(result: dict) -> str:
                 "upper bound of the device time) is shown instead:"] + [f"- {n}" for n in dict.fromkeys(footnotes)]
     if has_memory:
         notes = {r.memory_note for r in rows if r.memory_note}
-        out += ["", "peak MB: memory one call allocates at its peak above what was allocated before, output "
-                "included" + (f" ({'; '.join(sorted(notes))})" if notes else " (torch.cuda.max_memory_allocated)") + "."]
+        how = "; ".join(sorted(notes)) if notes else "torch.cuda.max_memory_allocated"
+        out += ["", f"peak MB: memory one call allocates at its peak above what was allocated before, output "
+                f"included ({how})."]
     if result.get("plot"):
         out += ["", f"![{result['suite']}]({result['plot']})"]
     elif result.get("plot_note"):

@@ -46,7 +46,7 @@ SUITES = {s.name: s for s in (
     Suite("lstm_cell", lstm_cell.cases, lstm_cell.X_LABEL),
     Suite("nn.LSTMCell", lstm_cell.module_cases, lstm_cell.X_LABEL),
     *(Suite(loss, functools.partial(boxes.loss_cases, loss), boxes.LOSS_X_LABEL) for loss in boxes.LOSSES),
-    Suite("box_iou", boxes.pairwise_cases, boxes.PAIRWISE_X_LABEL),
+    Suite("box_iou", boxes.pairwise_cases, boxes.PAIRWISE_X_LABEL, notes=boxes.pairwise_notes),
     Suite("host_overhead", host_overhead.cases, "-"),
     Suite("compiled_models", compiled_models.cases, compiled_models.X_LABEL, default=False,
           notes=compiled_models.notes),
@@ -71,7 +71,8 @@ def pick_suites(names: list[str]) -> list[str]:
 
 
 def parse(argv):
-    listing = "suites: " + ", ".join(SUITES) + "\ngroups: " + "; ".join(f"{k} = {' '.join(v)}" for k, v in ALIASES.items())
+    groups = "; ".join(f"{k} = {' '.join(v)}" for k, v in ALIASES.items())
+    listing = "suites: " + ", ".join(SUITES) + "\ngroups: " + groups
     parser = argparse.ArgumentParser(description=__doc__ + "\n" + listing,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -110,6 +111,9 @@ def output_dir(args) -> Path:
 def main(argv=None) -> int:
     args = parse(argv)
     warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript's, on torch >= 2.10
+    # torch.compile's tracing of the backward of torchvision's masked index_put prints an anomaly-mode
+    # "Error detected in IndexPutBackward0" warning and recovers (torch 2.13); results are checked anyway
+    warnings.filterwarnings("ignore", message="Error detected in IndexPutBackward0", category=UserWarning)
     settings = settings_from(args)
     out_dir = output_dir(args)
     started = time.perf_counter()

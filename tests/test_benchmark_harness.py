@@ -82,7 +82,8 @@ def test_judge_fastest_peer_missing_and_fallbacks():
     bar = bars.Bar(14, "cuda", "ratio_iou", "native", "ratio", 1.03, bars.PEERS, (FORWARD,), min_bytes=bars.MB64)
     rows = [_row("eager", [50, 51, 52]), _row("compile", [10, 10.1, 10.2]), _row("native", [10, 10.1, 10.2]),
             _row("triton", [1, 1, 1]),  # ours: never a peer
-            _row("eager", [5, 5, 5], size="1e3", bytes_moved=36_000), _row("native", [9, 9, 9], size="1e3", bytes_moved=36_000)]
+            _row("eager", [5, 5, 5], size="1e3", bytes_moved=36_000),
+            _row("native", [9, 9, 9], size="1e3", bytes_moved=36_000)]
     (verdict,) = bars.judge(bar, rows)  # 1e3 moves < 64 MB: not judged
     assert verdict.size == "1e6" and verdict.text == "met" and "fastest peer: compile" in verdict.note
 
