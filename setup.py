@@ -50,7 +50,8 @@ setup(
     package_dir={"torchops._csrc": "csrc"},
     package_data={"torchops._csrc": ["**/*.h", "**/*.cuh", "**/*.cpp", "**/*.cu"]},
     ext_modules=[build.extension(with_cuda, portable, root=ROOT / "csrc", relative_to=ROOT)],
-    cmdclass={"build_ext": build.build_ext_class()},
+    # Objects kept per torch version (ninja rebuilds what changed).
+    cmdclass={"build_ext": build.build_ext_class(build_temp=ROOT / "build" / f"temp-torch{torch.__version__}")},
     install_requires=[f"torch=={build.public_version(torch.__version__)}", "numpy"],
     options={"bdist_wheel": {"py_limited_api": "cp310"}},
 )

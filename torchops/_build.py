@@ -131,11 +131,20 @@ def sanitizer_flags() -> list[str]:
     return [f"-fsanitize={value}", "-fno-omit-frame-pointer", "-g"] if value else []
 
 
+def path_map_flags() -> list[str]:
+    """Source paths as the library records them (__FILE__ in TORCH_CHECK's
+    messages): relative to the source tree and to torch's headers, never this
+    machine's (GCC checks the last map first)."""
+    from torch.utils.cpp_extension import include_paths
+
+    return [f"-ffile-prefix-map={CSRC.parent}/=", f"-ffile-prefix-map={include_paths()[0]}/=torch/include/"]
+
+
 def cxx_flags() -> list[str]:
     # -ffp-contract=off: no fused multiply-adds the eager reference would not
     # do (-mfma would allow them), so float32/float64 results match it to the
     # bit at every capability. -g0: no debug info (Python's own flags have -g).
-    return ["-O3", "-ffp-contract=off", "-g0", f"-I{CSRC}", *sanitizer_flags()]
+    return ["-O3", "-ffp-contract=off", "-g0", f"-I{CSRC}", *path_map_flags(), *sanitizer_flags()]
 
 
 def define_macros(with_cuda: bool) -> list[tuple[str, str | None]]:
@@ -169,6 +178,7 @@ def nvcc_flags() -> list[str]:
         "--extended-lambda",
         "-lineinfo",
         f"-I{CSRC}",
+        *(f"-Xcompiler={flag}" for flag in path_map_flags()),
     ]
 
 
@@ -214,15 +224,23 @@ def extension(with_cuda: bool, portable: bool, root: Path = CSRC, relative_to: P
     return ext
 
 
-def build_ext_class():
+def build_ext_class(build_temp: Path | None = None):
     """torch's BuildExtension, which also compiles the CPU kernel files once per
     capability, each copy with its own flags, into objects linked after every
     baseline object: the linker keeps the first copy of an inline function that
     several objects define, and it must be a baseline one (torch's NOTE
-    [ Linking AVX and non-AVX files ]). Writes the build info beside the library."""
+    [ Linking AVX and non-AVX files ]). Writes the build info beside the library.
+    build_temp: where the objects go whatever the command (editable installs
+    use a fresh one each time): a wheel built after an editable install then
+    only links."""
     from torch.utils.cpp_extension import BuildExtension
 
     class BuildExt(BuildExtension):
+        def finalize_options(self) -> None:
+            super().finalize_options()
+            if build_temp is not None:
+                self.build_temp = str(build_temp)
+
         def build_extension(self, ext) -> None:
             kernels = getattr(ext, "cpu_kernel_sources", [])
             objects = []

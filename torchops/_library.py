@@ -172,7 +172,7 @@ def warn_fallback(op: str, backend: str) -> None:
         f"torchops: the native backend is not available, so {op} and the other ops run the "
         f"{backend!r} backend instead (said once; torchops.available_backends() repeats why): {_state['error']}",
         RuntimeWarning,
-        stacklevel=4,
+        stacklevel=5,  # the caller of torchops.ratio_iou / lstm_cell
     )
 
 
