@@ -10,6 +10,7 @@ torch.ops.super_iou.* and torch.ops.super_lstm.*.
 from __future__ import annotations
 
 from torchops import _library
+from torchops._registry import register_implementation
 from torchops._backends import (
     BackendStatus,
     available_backends,
@@ -55,6 +56,7 @@ __all__ = [
     "ops",
     "ratio_iou",
     "ratio_iou_eager",
+    "register_implementation",
     "set_backend",
     "use_backend",
 ]
