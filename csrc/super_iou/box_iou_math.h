@@ -96,11 +96,12 @@ C10_HOST_DEVICE inline T guarded(T d) {
 // atan(w / h), and where h == 0 its limit (+-pi/2, 0 for w == 0) with no
 // gradient: torchvision's atan(w / h) there has a NaN gradient (and is NaN at
 // w == h == 0).
+// One atan: w / h is the reference's quotient where h != 0 and +-inf (atan:
+// +-pi/2, its limit) where h == 0 but w != 0; only 0 / 0 is replaced.
 template <typename T>
 C10_HOST_DEVICE inline T aspect_angle(T w, T h) {
   const T zero(0);
-  const T limit = select(w == zero, zero, atan_(w / h));
-  return select(h == zero, limit, atan_(w / guarded(h)));
+  return atan_(select((w == zero) & (h == zero), zero, w / h));
 }
 
 template <typename T>
