@@ -47,7 +47,7 @@ MODES = (FORWARD, TRAINING)
 # Inputs rotate among sets of at least 2 x CACHE_BYTES in all: more than the
 # L2 of an H100/H200 (50/60 MB) and the L3 of the CPU machines.
 CACHE_BYTES = 64 << 20
-MAX_SETS = 32
+MAX_SETS = 128  # a graph of up to 128 calls on the GPU; sets of small sizes are small
 FLOOR_ELEMENTS = 1000  # the autograd floor: forward+backward of x * 2 on this many elements
 REPO = Path(__file__).resolve().parent.parent
 
@@ -469,7 +469,7 @@ def _run_case(case: Case, settings: Settings, bandwidth_gbs: dict[str, float], l
                 out = impl.step(0)
         except Exception as e:  # noqa: BLE001  (a failing implementation is reported, the run goes on)
             row.not_measured = "failed: " + _first_line(e)
-            log(f"    {name}: {row.not_measured}")
+            log(f"    {name}: failed: {type(e).__name__}: {str(e)[:3000]}")  # the whole story, in the log
             continue
         if case.make_inputs is not None:
             flat = _flatten(out)

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import argparse
 import functools
+import getpass
 import json
 import os
 import sys
+import tempfile
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -115,6 +117,11 @@ def main(argv=None) -> int:
     # "Error detected in IndexPutBackward0" warning and recovers (torch 2.13); results are checked anyway
     warnings.filterwarnings("ignore", message="Error detected in IndexPutBackward0", category=UserWarning)
     settings = settings_from(args)
+    # Inductor's cache is not keyed on ATEN_CPU_CAPABILITY and the default one is shared with other
+    # processes (tests at another capability); C++ compile errors of torch.compile seen in a run here
+    # while such tests ran are the likely effect. The benchmark keeps its own, per capability.
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", os.path.join(
+        tempfile.gettempdir(), f"torchinductor_bench_{getpass.getuser()}_{torch.backends.cpu.get_cpu_capability()}"))
     out_dir = output_dir(args)
     started = time.perf_counter()
     env = harness.environment(args.device)

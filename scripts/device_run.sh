@@ -45,7 +45,7 @@ for step in "$@"; do
       BENCH_OPS=$ops $PY -m benchmarks.run $flags 2>&1 | tee "$OUT/$step.log" \
         | grep -E "^\[|^  \[|^  \(|^total|^cuda:|failed|Error" ; [ "${PIPESTATUS[0]}" = 0 ] || status=1
       cp "$dir/summary.md" "$OUT/$step-summary.md" 2>/dev/null
-      tar -czf "$OUT/$step-results.tar.gz" -C "$(dirname "$dir")" "$(basename "$dir")" ;;
+      [ -d "$dir" ] && tar -czf "$OUT/$step-results.tar.gz" -C "$(dirname "$dir")" "$(basename "$dir")" ;;
   esac
 done
 exit $status
