@@ -193,6 +193,21 @@ def build_info(with_cuda: bool) -> dict:
     }
 
 
+# A wheel's GPUs: Ampere (sm_80, sm_86), Ada (sm_89), Hopper (sm_90), and PTX
+# that newer GPUs compile when the library loads.
+WHEEL_CUDA_ARCHS = "8.0;8.6;8.9;9.0+PTX"
+
+
+def set_cuda_arch_list(portable: bool) -> None:
+    """TORCH_CUDA_ARCH_LIST, unless it is set: a wheel's GPUs for a wheel, and
+    where no GPU is visible (torch would take the list from the visible GPUs,
+    and with none it fails)."""
+    import torch
+
+    if "TORCH_CUDA_ARCH_LIST" not in os.environ and (portable or torch.cuda.device_count() == 0):
+        os.environ["TORCH_CUDA_ARCH_LIST"] = WHEEL_CUDA_ARCHS
+
+
 def public_version(version: str) -> str:
     """'2.13.0+cpu' -> '2.13.0': what a wheel's requirement pins (torch==2.13.0
     accepts any local build of it)."""
@@ -210,6 +225,7 @@ def extension(with_cuda: bool, portable: bool, root: Path = CSRC, relative_to: P
     extra_compile_args = {"cxx": cxx_flags()}
     if with_cuda:
         extra_compile_args["nvcc"] = nvcc_flags()
+        set_cuda_arch_list(portable)
     ext = (CUDAExtension if with_cuda else CppExtension)(
         name=f"torchops.{LIBRARY_NAME}",
         sources=paths(sources(with_cuda, root)),
