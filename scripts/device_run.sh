@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # What runs on the GPU machine (through the device tool; logs go to $OUT).
-#   bash scripts/device_run.sh build|core|deploy|sanitizers|bench ...
+#   bash scripts/device_run.sh build|core|deploy|sanitizers|bench|plug ...
 # build: the op library with CUDA kernels; core: the test suite but the
 # deployment routes; deploy: those (C++ example, compile, export, AOTI, ONNX);
 # sanitizers: compute-sanitizer memcheck/racecheck/initcheck over the CUDA
-# kernel tests; bench: the benchmark comparison.
+# kernel tests; bench: the benchmark comparison; plug: the triton backend
+# (conformance on CUDA, compile fullgraph, export, opcheck) and the plug-in
+# tests (after build, so that check_implementation also sees native on CUDA).
 set -uo pipefail
 export PYTHONUNBUFFERED=1 NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 OUT=${OUT:-/tmp/out}
@@ -27,6 +29,8 @@ for step in "$@"; do
       done
       wait
       grep -H -E "ERROR SUMMARY|RACECHECK SUMMARY|passed|failed" "$OUT"/sanitizer-*.log ;;
+    plug)
+      $PYTEST tests/test_triton.py tests/test_plugins.py --durations=10 2>&1 | tee "$OUT/tests-plug.log" | tail -25 || status=1 ;;
     bench)
       $PY -m benchmarks.run 2>&1 | tee "$OUT/bench.log" | grep -E "^\| .*(\*\*no\*\*|yes)|wrote|copy bandwidth" ;
       cp benchmarks/results/*cuda* "$OUT"/ 2>/dev/null ;;
