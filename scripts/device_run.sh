@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # What runs on the GPU machine (through the device tool; logs go to $OUT).
-#   bash scripts/device_run.sh build|core|deploy|sanitizers|bench|plug ...
+#   bash scripts/device_run.sh build|core|deploy|sanitizers|bench|plug|plug-bench ...
 # build: the op library with CUDA kernels; core: the test suite but the
 # deployment routes; deploy: those (C++ example, compile, export, AOTI, ONNX);
 # sanitizers: compute-sanitizer memcheck/racecheck/initcheck over the CUDA
 # kernel tests; bench: the benchmark comparison; plug: the triton backend
 # (conformance on CUDA, compile fullgraph, export, opcheck) and the plug-in
-# tests (after build, so that check_implementation also sees native on CUDA).
+# tests (after build, so that check_implementation also sees native on CUDA);
+# plug-bench: triton against native, device time (issue 13's 1.10x bar).
 set -uo pipefail
 export PYTHONUNBUFFERED=1 NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 OUT=${OUT:-/tmp/out}
@@ -31,6 +32,8 @@ for step in "$@"; do
       grep -H -E "ERROR SUMMARY|RACECHECK SUMMARY|passed|failed" "$OUT"/sanitizer-*.log ;;
     plug)
       $PYTEST tests/test_triton.py tests/test_plugins.py --durations=10 2>&1 | tee "$OUT/tests-plug.log" | tail -25 || status=1 ;;
+    plug-bench)
+      $PY scripts/triton_vs_native.py 2>&1 | tee "$OUT/triton-vs-native.log" | tail -30 ;;
     bench)
       $PY -m benchmarks.run 2>&1 | tee "$OUT/bench.log" | grep -E "^\| .*(\*\*no\*\*|yes)|wrote|copy bandwidth" ;
       cp benchmarks/results/*cuda* "$OUT"/ 2>/dev/null ;;
