@@ -122,3 +122,36 @@ def test_opcheck():
     torch.library.opcheck(triton_ops.box_iou_loss_op, (pred, target, "ciou", 1e-7, "xywh"))
     bias = torch.randn(64, device=DEVICE, requires_grad=True)
     torch.library.opcheck(triton_ops.lstm_cell_op, (gates, gates.detach() * 2, cx, bias, None))
+
+
+@pytest.mark.skipif(not HAS_TRITON, reason="needs triton (no GPU needed: compiles for sm_90)")
+@pytest.mark.parametrize("fp64", [False, True])
+def test_every_kernel_variant_compiles_for_the_gpu(fp64):
+    """Triton's frontend rejects what its interpreter runs (a non-constexpr
+    global, say): compile each kernel for an H100/H200 without one."""
+    if triton_backend.interpreting():
+        pytest.skip("kernels are interpreted here")
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    from torchops.triton import kernels
+
+    t = "*fp64" if fp64 else "*fp32"
+
+    def compile_(fn, constants, **types):
+        signature = {n: "constexpr" if n in constants else types.get(n, t) for n in fn.arg_names}
+        triton.compile(ASTSource(fn=fn, signature=signature, constexprs=constants), target=GPUTarget("cuda", 90, 32))
+
+    ints = dict(n="i64", B="i32", H="i32", s_ig="i32", s_hg="i32", s_cx="i32")
+    compile_(kernels.ratio_iou_forward, {"EPS": 1e-5, "FP64": fp64, "BLOCK": 1024}, **ints)
+    compile_(kernels.ratio_iou_backward, {"EPS": 1e-5, "FP64": fp64, "BLOCK": 1024}, **ints)
+    for bias in (False, True):
+        lstm = {"HAS_BIH": bias, "HAS_BHH": bias, "FP64": fp64, "BLOCK_B": 32, "BLOCK_H": 32}
+        compile_(kernels.lstm_cell_forward, lstm, **ints)
+        compile_(kernels.lstm_cell_backward, lstm, **ints)
+    for kind in (1, 2, 3):
+        for fmt in (0, 1, 2):
+            box = {"EPS": 1e-7, "EPS_ALPHA": 1e-7, "KIND": kind, "FMT": fmt, "FP64": fp64, "BLOCK": 256}
+            compile_(kernels.box_loss_forward, box, **ints)
+            compile_(kernels.box_loss_backward, box, **ints)
