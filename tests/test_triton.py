@@ -22,18 +22,20 @@ elif triton_backend.interpreting() and HAS_TRITON:
     DEVICE = "cpu"
 else:
     DEVICE = None
-pytestmark = pytest.mark.skipif(
+needs_device = pytest.mark.skipif(
     DEVICE is None, reason="needs a CUDA device and triton (or TRITON_INTERPRET=1 with triton installed)")
 # Under the interpreter, wrap_triton leaves kernels unwrapped, so tracing
 # (fake tensors: torch.compile, torch.export, opcheck) would run them.
 traced = pytest.mark.skipif(DEVICE != "cuda", reason="tracing triton ops needs CUDA (not Triton's interpreter)")
 
 
+@needs_device
 @pytest.mark.parametrize("op", triton_backend.OPS)
 def test_conforms(op):
     print(check_implementation(op, "triton", devices=[DEVICE]))
 
 
+@needs_device
 def test_available_and_what_auto_picks():
     status = torchops.available_backends()
     assert status["triton"].available, status["triton"].reason
