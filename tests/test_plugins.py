@@ -310,3 +310,38 @@ def test_available_backends_loads_the_plugins(tmp_path):
         print(sorted(status), status["broken"].available)
     """)
     assert "'broken', 'demo'" in out and out.strip().endswith("False"), out
+
+
+def test_the_example_in_plugging_in_md_runs(tmp_path):
+    text = (Path(__file__).resolve().parents[1] / "docs" / "PLUGGING_IN.md").read_text()
+    example = text.split("```python\n", 1)[1].split("```", 1)[0]
+    out = run_python(tmp_path, example + "\nprint('backend now', torchops.get_backend())\n")
+    assert "check_implementation('ratio_iou', 'mylib'): 60 cases on cpu agree with eager" in out, out
+    assert "backend now mylib" in out, out
+
+
+# --- what auto picks ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("native, triton, expected", [
+    (True, True, {"ratio_iou": "native", "lstm_cell": "native", "box_iou": "native"}),
+    (False, True, {"ratio_iou": "triton", "lstm_cell": "triton", "complete_box_iou_loss": "triton",
+                   "box_iou": "script"}),
+    (False, False, {"ratio_iou": "script", "lstm_cell": "script", "complete_box_iou_loss": "script"}),
+])
+def test_auto_on_cuda_native_then_triton_then_script(native, triton, expected, monkeypatch):
+    """The rule, with what this machine has replaced by the case's."""
+    from torchops import triton as triton_backend
+
+    monkeypatch.setattr(_backends, "_has_native", lambda op, device_type: native)
+    monkeypatch.setattr(triton_backend, "unavailable", lambda device_type: None if triton else "not here")
+    monkeypatch.setattr(triton_backend, "status", lambda: (triton, "as the case says"))
+    monkeypatch.setattr(_registry, "_implementations", {**_registry._implementations, "triton": {
+        op: _registry.Implementation(lambda *a: None, frozenset({"cuda"})) for op in triton_backend.OPS}})
+    for op, backend in expected.items():
+        assert _backends._auto(op, "cuda", "native") == backend, op
+        assert _backends._auto(op, "cpu", "native") == ("native" if native else "eager"), op
+    if torch.cuda.is_available():
+        return
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    reason = torchops.available_backends()["auto"].reason
+    assert "On CUDA here: " + ("native" if native else "triton" if triton else "script") in reason, reason

@@ -46,6 +46,7 @@ _lazy: dict[str, Callable[[], None]] = {}
 plugin_errors: dict[str, str] = {}
 _lock = threading.RLock()
 _entry_points_loaded = False
+_loading_entry_point: str | None = None  # the plug-in being loaded, for _origins
 
 # (op, requested backend, device type) -> the function that runs it: filled by
 # torchops._backends on a call's first lookup, cleared on every registration.
@@ -115,9 +116,6 @@ def register_implementation(
 def _origin_of(fn: Callable) -> str:
     module = getattr(fn, "__module__", None) or "?"
     return _loading_entry_point or f"registered from {module}"
-
-
-_loading_entry_point: str | None = None
 
 
 def load_entry_points() -> None:

@@ -42,8 +42,8 @@ if interpreting():
 else:
     from triton.language.extra import libdevice
 
-# CIoU's aspect weight 4 / pi^2.
-ASPECT_WEIGHT = 0.40528473456935108578
+# CIoU's aspect weight 4 / pi^2 (a constexpr: jit code reads no other globals).
+ASPECT_WEIGHT = tl.constexpr(0.40528473456935108578)
 
 
 # --- building blocks (csrc/common/elementwise.h) ------------------------------------------

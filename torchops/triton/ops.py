@@ -129,8 +129,9 @@ def lstm_cell_backward_op(grad_hy: Tensor, grad_cy: Tensor, input_gates: Tensor,
     grad_cx = torch.empty(cx.shape, dtype=dtype, device=cx.device)
     has_bias = bih is not None or bhh is not None
     grid = _lstm_grid(batch, hidden)
-    # each row block's sum of the gate gradients, summed below in a fixed order
-    partial = torch.zeros((grid[0] if has_bias else 0, 4 * hidden), dtype=dtype, device=cx.device)
+    # each row block's sum of the gate gradients (in the compute dtype), summed below in a fixed order
+    partial = torch.zeros((grid[0] if has_bias else 0, 4 * hidden),
+                          dtype=torch.float64 if dtype == torch.float64 else torch.float32, device=cx.device)
     if grad_cx.numel():
         wrap_triton(kernels.lstm_cell_backward)[grid](
             grad_hy, grad_cy, ig, hg, c, ig if bih is None else bih, ig if bhh is None else bhh,
