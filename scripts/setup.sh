@@ -24,3 +24,10 @@ else
   .venv/bin/python -m pip install -q --no-build-isolation --no-deps -e .
   echo "$stamp" > .venv/torchops-build.stamp
 fi
+# qemu-user runs the test that loads torchops on a CPU without AVX (tests/test_cpu_capability.py).
+# Best effort: where it cannot be installed, that test is skipped and says why.
+if ! command -v qemu-x86_64 >/dev/null 2>&1 && [ "$(uname -m)" = x86_64 ] && command -v apt-get >/dev/null 2>&1 \
+   && [ "$(id -u)" = 0 ]; then
+  (timeout 300 apt-get update -qq && DEBIAN_FRONTEND=noninteractive timeout 300 apt-get install -y -qq qemu-user) \
+    >/dev/null 2>&1 || echo "setup: could not install qemu-user; the test on a CPU without AVX will be skipped"
+fi

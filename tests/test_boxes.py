@@ -11,6 +11,7 @@ from hypothesis import given, strategies as st
 import torchops
 import torchops.ops as ops
 from torchops import boxes as box_module
+from torchops.testing._inputs import SPECIAL_BOXES, box_pair, valid_boxes
 from torchops.testing._torchvision import torchvision_box_ops
 
 TV = torchvision_box_ops()
@@ -26,26 +27,8 @@ def call(name, b1, b2, backend, fmt="xyxy", **kw):
     return getattr(ops, name)(b1, b2, fmt=fmt, backend=backend, **kw)
 
 
-def valid_boxes(n, *, generator=None, dtype=torch.float64, scale=10.0):
-    xy = torch.rand(*n, 2, generator=generator, dtype=torch.float64) * scale
-    wh = torch.rand(*n, 2, generator=generator, dtype=torch.float64) * scale + 0.1
-    return torch.cat([xy, xy + wh], -1).to(dtype)
-
-
 def in_format(xyxy, fmt):
     return ops.box_convert(xyxy, "xyxy", fmt)
-
-
-SPECIAL_BOXES = [
-    [0.0, 0.0, 0.0, 0.0],  # zero box
-    [1.0, 1.0, 1.0, 3.0],  # zero width
-    [1.0, 1.0, 4.0, 1.0],  # zero height
-    [0.0, 0.0, 1.0, 1.0],
-    [0.25, 0.25, 0.75, 0.75],  # nested in the one above
-    [5.0, 5.0, 6.0, 7.0],  # disjoint from the ones above
-    [1e6, 1e6, 3e6, 2e6],  # huge
-    [1.0, 0.0, 2.0, 1.0],  # touching [0, 0, 1, 1]
-]
 
 
 @st.composite
@@ -63,25 +46,8 @@ def box_cases(draw):
 
 def make_pair(case, device):
     dtype, fmt, n, batch, layout, specials, nonfinite, seed = case
-    gen = torch.Generator().manual_seed(seed)
-    b1, b2 = valid_boxes((*batch, n), generator=gen), valid_boxes((*batch, n), generator=gen)
-    for k, s in enumerate(specials):
-        if n:
-            b1[..., k % n, :] = torch.tensor(SPECIAL_BOXES[s], dtype=torch.float64)
-            b2[..., (k * 3) % n, :] = torch.tensor(SPECIAL_BOXES[(s + k) % len(SPECIAL_BOXES)], dtype=torch.float64)
-    if specials and n:
-        b2[..., 0, :] = b1[..., 0, :]  # identical boxes: max/min ties
-    for k, value in enumerate(nonfinite):
-        if n:
-            b1.view(-1)[(k * 7) % b1.numel()] = value
-    b1, b2 = in_format(b1, fmt), in_format(b2, fmt)
-    if layout == "rows of 85":  # the first four columns of a YOLO-style prediction tensor
-        wide = torch.randn(*b1.shape[:-1], 85, dtype=torch.float64, generator=gen)
-        wide[..., :4] = b1
-        b1 = wide[..., :4]
-    elif layout == "broadcast" and n:
-        b2 = b2[..., :1, :]
-    return b1.to(device=device, dtype=dtype), b2.to(device=device, dtype=dtype), fmt
+    b1, b2 = box_pair(dtype, fmt, n, batch, layout, specials, nonfinite, seed, device)
+    return b1, b2, fmt
 
 
 def assert_same_values(got, expected, dtype, where):

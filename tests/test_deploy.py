@@ -26,8 +26,12 @@ from models import example_inputs, make_models  # noqa: E402
 sys.path.insert(0, str(ROOT / "examples" / "cpp"))
 from save_models import save_models  # noqa: E402
 
-MODELS = ["box_matcher", "sequence_model"]
-OPS = {"box_matcher": "super_iou::ratio_iou", "sequence_model": "super_lstm::lstm_cell"}
+MODELS = ["box_matcher", "sequence_model", "detection_head"]
+# the op a traced, compiled or exported model's graph holds ...
+OPS = {"box_matcher": "super_iou::ratio_iou", "sequence_model": "super_lstm::lstm_cell",
+       "detection_head": "super_iou::_complete_box_iou_loss"}
+# ... and the op a scripted one calls (the public loss op, reduction included)
+SCRIPTED_OPS = {**OPS, "detection_head": "super_iou::complete_box_iou_loss"}
 BACKENDS = ["eager", "script", "native", "auto"]
 
 
@@ -67,7 +71,7 @@ def test_torchscript_model_calls_the_op_and_round_trips(name, mode, device, tmp_
     model, inputs = make_models(device)[name], example_inputs(device)[name]
     compiled = torch.jit.script(model) if mode == "script" else torch.jit.trace(model, inputs, check_trace=False)
     # the saved model calls the op, not a frozen copy of the eager math
-    assert OPS[name] in str(compiled.inlined_graph)
+    assert (SCRIPTED_OPS if mode == "script" else OPS)[name] in str(compiled.inlined_graph)
     torch.jit.save(compiled, str(tmp_path / "model.pt"))
     loaded = torch.jit.load(str(tmp_path / "model.pt"), map_location=device)
     expected = outputs_and_grads(model, inputs)
@@ -123,7 +127,7 @@ def cpp_demo(tmp_path_factory) -> Path:
 def test_cpp_program_matches_python(cpp_demo, device, tmp_path):
     """The C++ example runs the scripted models forward and backward (also from
     8 threads at once) and their AOTInductor packages; its numbers equal
-    Python's."""
+    Python's (bitwise, but for the layers Inductor generates code for)."""
     model_dir = save_models(tmp_path / "models", device)
     results_file = tmp_path / "results.pt"
     done = subprocess.run([str(cpp_demo), str(model_dir), str(results_file), device],
@@ -148,6 +152,13 @@ def test_cpp_program_matches_python(cpp_demo, device, tmp_path):
     grad_sequence, grad_weight_ih = torch.autograd.grad(out.square().sum(), [s, models["sequence_model"].cell.weight_ih])
     expected.update({"sequence_model.out": out, "sequence_model.grad_sequence": grad_sequence,
                      "sequence_model.grad_weight_ih": grad_weight_ih, "sequence_model.aoti.0": out})
+    features, gt_boxes = inputs["detection_head"]
+    f = features.clone().requires_grad_()
+    loss, cost = models["detection_head"](f, gt_boxes)
+    grad_features, grad_conv = torch.autograd.grad(loss, [f, models["detection_head"].conv.weight])
+    expected.update({"detection_head.loss": loss, "detection_head.cost": cost,
+                     "detection_head.grad_features": grad_features, "detection_head.grad_conv_weight": grad_conv,
+                     "detection_head.aoti.0": loss, "detection_head.aoti.1": cost})
     assert set(got) == set(expected)
     for key, value in expected.items():
         if ".aoti." in key:  # Inductor's code for the layers around the op, not bitwise
@@ -186,7 +197,7 @@ def test_auto_under_compile_follows_the_measured_rule(name, device):
         torch.compile(model, fullgraph=True, backend=recording_backend)(*inputs)
     op = OPS[name]
     keeps_op = any(op.replace("::", ".") in target for g in graphs for target in graph_ops(g))
-    assert keeps_op == (_backends.AUTO_UNDER_COMPILE[(op, device)] == "native")
+    assert keeps_op == (_backends.AUTO_UNDER_COMPILE.get((op, device), "native") == "native")
 
 
 @pytest.mark.cuda

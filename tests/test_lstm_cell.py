@@ -10,6 +10,7 @@ from hypothesis import given, strategies as st
 import torchops
 
 from accuracy import assert_as_accurate_as_eager
+from torchops.testing._inputs import lstm_inputs
 
 OP = torch.ops.super_lstm.lstm_cell
 DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
@@ -29,27 +30,7 @@ def lstm_cases(draw):
 
 
 def make_inputs(case, device):
-    batch, hidden, dtype, biases, layout, scale, seed = case
-    gen = torch.Generator().manual_seed(seed)
-    def r(*shape):
-        return torch.randn(*shape, generator=gen, dtype=torch.float64) * scale
-    if layout == "slices":  # both gate tensors are slices of one [B, 8H] matmul output
-        both = r(batch, 8 * hidden)
-        ig, hg = both[:, : 4 * hidden], both[:, 4 * hidden :]
-    else:
-        ig, hg = r(batch, 4 * hidden), r(batch, 4 * hidden)
-    cx = r(batch, hidden)
-    b_ih = r(4 * hidden) if biases in ("both", "ih") else None
-    b_hh = r(4 * hidden) if biases in ("both", "hh") else None
-    if layout == "unbatched":
-        ig, hg, cx = ig[0] if batch else r(4 * hidden), hg[0] if batch else r(4 * hidden), cx[0] if batch else r(hidden)
-
-    def conv(t):
-        if t is None:
-            return None
-        out = torch.empty_strided(t.shape, t.stride(), dtype=dtype, device=device)
-        return out.copy_(t).requires_grad_()
-    return [conv(t) for t in (ig, hg, cx, b_ih, b_hh)]
+    return lstm_inputs(*case, device=device)
 
 
 def run(inputs, backend, grads):

@@ -10,6 +10,7 @@ torch.ops.super_iou.* and torch.ops.super_lstm.*.
 from __future__ import annotations
 
 from torchops import _library
+from torchops._registry import register_implementation
 from torchops._backends import (
     BackendStatus,
     available_backends,
@@ -28,6 +29,14 @@ from torchops import nn, ops  # noqa: E402
 __version__ = "0.1.0"
 
 
+def cpu_capability() -> str | None:
+    """The CPU capability torchops' CPU kernels run at: "DEFAULT", "AVX2" or
+    "AVX512" on x86-64, spelled as torch.backends.cpu.get_cpu_capability(),
+    which it follows (set ATEN_CPU_CAPABILITY=default|avx2|avx512 before
+    starting Python to choose). None where the op library cannot be loaded."""
+    return _library.cpu_capability()
+
+
 def library_path() -> str | None:
     """The op library's file, for C++ programs to link or dlopen (built now if
     it was not); None where it cannot be loaded (available_backends() says why)."""
@@ -38,6 +47,7 @@ def library_path() -> str | None:
 __all__ = [
     "BackendStatus",
     "available_backends",
+    "cpu_capability",
     "get_backend",
     "library_path",
     "lstm_cell",
@@ -46,6 +56,7 @@ __all__ = [
     "ops",
     "ratio_iou",
     "ratio_iou_eager",
+    "register_implementation",
     "set_backend",
     "use_backend",
 ]

@@ -1,9 +1,12 @@
-"""Which implementation runs: "eager", "script", "native" or "auto".
+"""Which implementation runs: "eager", "script", "native", "triton", "auto",
+or the name of a backend another package registered (torchops._registry).
 
 The process-wide choice comes from set_backend (or the TORCHOPS_BACKEND
 environment variable); `with use_backend(...)` overrides it in the calling
 thread or async task only (a context variable), and backend=... overrides
-both for one call.
+both for one call. Each public function asks implementation() for the
+function that runs the call: one dict lookup, keyed by (op, backend, device
+type), once the first call of that kind has resolved it.
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ from typing import Callable, Iterator, NamedTuple
 
 import torch
 
-from torchops import _library
+from torchops import _library, _registry
+from torchops import triton as _triton_backend
 
-BACKENDS = ("eager", "script", "native", "auto")
+BACKENDS = (*_registry.BUILTIN, "auto")
 _lock = threading.Lock()
 _process_wide = os.environ.get("TORCHOPS_BACKEND", "auto")
 # use_backend's override (None: none), local to the thread or async task.
@@ -38,12 +42,21 @@ class BackendStatus(NamedTuple):
 
 
 def _validate(name: str) -> str:
-    if name not in BACKENDS:
-        raise ValueError(f"torchops: backend must be one of {', '.join(map(repr, BACKENDS))}, but got {name!r}")
-    return name
+    if name in BACKENDS:
+        return name
+    if isinstance(name, str) and not _registry.known(name):
+        _registry.load_entry_points()  # a plug-in's name: its package registers it on first use
+    if isinstance(name, str) and _registry.known(name):
+        return name
+    choices = ", ".join(map(repr, [*BACKENDS, *(b for b in _registry.backends() if b not in BACKENDS)]))
+    broken = "".join(f"; {why}" for why in _registry.plugin_errors.values())
+    raise ValueError(f"torchops: backend must be one of {choices}, but got {name!r}{broken}")
 
 
-_validate(_process_wide)
+# A plug-in's name is checked at its first use (loading plug-ins at import would
+# make `import torchops` import them).
+if _process_wide in BACKENDS:
+    _validate(_process_wide)
 
 
 def set_backend(name: str) -> None:
@@ -78,7 +91,11 @@ def use_backend(name: str) -> Iterator[None]:
     finally:
         if token is not None:
             _override.reset(token)
-        _thread.backend = previous
+            # the mirror follows the context variable: with interleaved async
+            # tasks, restoring `previous` could leave another task's choice behind
+            _thread.backend = _override.get()
+        else:
+            _thread.backend = previous
 
 
 def _cpu_has_llvm() -> bool:
@@ -89,7 +106,9 @@ def _cpu_has_llvm() -> bool:
 
 
 def available_backends() -> dict[str, BackendStatus]:
-    """What works here, and for what does not, why."""
+    """What works here, and for what does not, why: torchops' own backends,
+    then those of plug-ins (and the plug-ins that failed to load)."""
+    _registry.load_entry_points()
     loaded = _library.ensure_loaded(build=True)
     status = {"eager": BackendStatus(True, "plain PyTorch ops; the reference")}
     script_note = "TorchScript; fused by NNC on CUDA"
@@ -99,13 +118,37 @@ def available_backends() -> dict[str, BackendStatus]:
     if loaded:
         cuda = _library.has_kernel("super_iou::ratio_iou", "cuda")
         devices = "CPU and CUDA" if cuda else "CPU only (the library was built without CUDA kernels)"
-        status["native"] = BackendStatus(True, f"hand-written kernels for {devices}; {_library.library_path()}")
+        capability = _library.cpu_capability()
+        status["native"] = BackendStatus(
+            True, f"hand-written kernels for {devices}; CPU kernels for {capability} (torchops.cpu_capability(): "
+            f"ATen's, set by ATEN_CPU_CAPABILITY); {_library.library_path()}")
     else:
         status["native"] = BackendStatus(False, f"the op library could not be loaded: {_library.load_error()}")
+    status["triton"] = BackendStatus(*_triton_backend.status())
     status["auto"] = BackendStatus(
-        True, "native where it has a kernel for the device, else script on CUDA, else eager; under "
-        "torch.compile what measured faster there (AUTO_UNDER_COMPILE), under torch.export native")
+        True, "native where it has a kernel for the device; else on CUDA triton (where importable), else "
+        "script; else eager. Under torch.compile what measured faster there (AUTO_UNDER_COMPILE), under "
+        f"torch.export native. {_auto_on_cuda_here()}")
+    for name in _registry.backends():
+        if name not in status:
+            ops = _registry.implementations(name)
+            listed = ", ".join(f"{op} ({'any device' if impl.devices is None else '/'.join(sorted(impl.devices))})"
+                               for op, impl in ops.items())
+            status[name] = BackendStatus(True, f"{_registry.origin(name)}: {listed}")
+    for name, why in _registry.plugin_errors.items():
+        status.setdefault(name, BackendStatus(False, why))
     return status
+
+
+def _auto_on_cuda_here() -> str:
+    if not torch.cuda.is_available():
+        return "No CUDA device here."
+    if _has_native("super_iou::ratio_iou", "cuda"):
+        return "On CUDA here: native (the library has CUDA kernels)."
+    why_not_triton = _triton_backend.unavailable("cuda")
+    if why_not_triton is None:
+        return "On CUDA here: triton for the ops it implements (the library has no CUDA kernels), script for the others."
+    return f"On CUDA here: script (the library has no CUDA kernels; triton: {why_not_triton})."
 
 
 _native_kernels: dict[tuple[str, str], bool] = {}
@@ -121,21 +164,35 @@ def _has_native(op: str, device_type: str) -> bool:
     return found
 
 
-def resolve(requested: str | None, op: str, device: torch.device) -> str:
-    """The concrete backend ("eager", "script" or "native") for one call of
-    `op` (e.g. "super_iou::ratio_iou") on `device`."""
-    name = get_backend() if requested is None else requested
+def implementation(op: str, backend: str | None, tensor) -> Callable:
+    """The function that runs public op `op` (e.g. "ratio_iou") for a call
+    with backend=`backend` whose first tensor argument is `tensor`."""
     if torch.compiler.is_compiling():
         # Dynamo reads the choice (and guards on it); the choice itself is made
         # once, outside the graph, and is a constant of the compiled code.
         # torch.export (non-strict, its default) runs this code outside Dynamo;
         # inside Dynamo it is torch.compile. (torch.compiler.is_exporting()
         # cannot tell: torch 2.11 returns True under every Dynamo trace.)
+        name = get_backend() if backend is None else backend
         exporting = not torch.compiler.is_dynamo_compiling()
-        return _resolve_while_compiling(name, op, device.type, exporting)
-    # "auto" prefers the op itself; a traced model then records the op, not a
-    # frozen copy of its math
-    return _resolve(name, op, device.type, auto_prefers="native")
+        concrete = _choose_while_compiling(op, name, _device_type(tensor), exporting)
+        return _registry.implementations(concrete)[op].fn
+    name = backend if backend is not None else (_override.get() or _process_wide)
+    try:
+        # (is_cuda and is_cpu cost a fraction of device.type)
+        return _registry.resolved[op, name, "cuda" if tensor.is_cuda else "cpu" if tensor.is_cpu else tensor.device.type]
+    except (KeyError, TypeError, AttributeError):  # the first call of its kind, or not a tensor
+        device_type = _device_type(tensor)
+        # "auto" prefers the op itself; a traced model then records the op,
+        # not a frozen copy of its math
+        fn = _registry.function(_choose(op, name, device_type, auto_prefers="native"), op, device_type)
+        _registry.resolved[op, name, device_type] = fn
+        return fn
+
+
+def _device_type(tensor) -> str:
+    # not a tensor: any device will do, the implementation's checks reject it
+    return tensor.device.type if isinstance(tensor, torch.Tensor) else "cpu"
 
 
 # Under torch.compile, "auto" is what benchmarks/compiled_models.py measured
@@ -151,7 +208,8 @@ def resolve(requested: str | None, op: str, device: torch.device) -> str:
 # CPU, 1.00-1.01 H200; the table is kept. Under torch.export (and tracing) "auto" is
 # always "native", so the exported program keeps the op; strict export
 # (torch.export.export(..., strict=True)) runs Dynamo and so follows this
-# table: pass backend="native" there to keep the op.
+# table: pass backend="native" there to keep the op. Where "native" has no
+# kernel for the device, CUDA falls back to triton, then script.
 AUTO_UNDER_COMPILE = {
     ("super_iou::ratio_iou", "cpu"): "eager",
     ("super_iou::ratio_iou", "cuda"): "eager",
@@ -160,28 +218,49 @@ AUTO_UNDER_COMPILE = {
 }
 
 
+# (It returns the backend's name: Dynamo cannot take a function as an assumed
+# constant, so the compiled code reads the function from the registry.)
 @torch.compiler.assume_constant_result
-def _resolve_while_compiling(name: str, op: str, device_type: str, exporting: bool) -> str:
-    prefers = "native" if exporting else AUTO_UNDER_COMPILE.get((op, device_type), "native")
-    return _resolve(name, op, device_type, auto_prefers=prefers)
+def _choose_while_compiling(op: str, name: str, device_type: str, exporting: bool) -> str:
+    native_op = _registry.OPS[op].native_op
+    prefers = "native" if exporting else AUTO_UNDER_COMPILE.get((native_op, device_type), "native")
+    concrete = _choose(op, name, device_type, auto_prefers=prefers)
+    _registry.function(concrete, op, device_type)  # raises where it has no implementation for the call
+    return concrete
 
 
-def _resolve(name: str, op: str, device_type: str, auto_prefers: str) -> str:
-    if name in ("eager", "script"):
-        return name
-    if name not in ("native", "auto"):
-        _validate(name)
-    native_ok = _has_native(op, device_type)
-    if name == "native":
-        if not native_ok:
-            why = _library.load_error() or f"the op library has no {device_type} kernel for {op}"
+def _choose(op: str, name: str, device_type: str, auto_prefers: str) -> str:
+    """The backend that runs `op` on `device_type` for the choice `name`: the
+    backend itself, or for "auto" the one it picks (auto_prefers: "native" or
+    "eager"); raises where it cannot run here."""
+    if name == "auto":
+        name = _auto(op, device_type, auto_prefers)
+    elif name == "native":
+        if not _has_native(_registry.OPS[op].native_op, device_type):
+            why = _library.load_error() or f"the op library has no {device_type} kernel for {_registry.OPS[op].native_op}"
             raise RuntimeError(f"torchops: the native backend is not available for {device_type}: {why}")
+    elif name == "triton":
+        why = _triton_backend.unavailable(device_type)
+        if why is not None:
+            raise RuntimeError(f"torchops: the triton backend is not available for {device_type}: {why}")
+    else:
+        _validate(name)
+    return name
+
+
+def _auto(op: str, device_type: str, prefers: str) -> str:
+    if prefers == "native" and _has_native(_registry.OPS[op].native_op, device_type):
         return "native"
-    if native_ok and auto_prefers == "native":
-        return "native"
-    if auto_prefers == "eager" or device_type != "cuda":
+    if prefers == "eager":
         return "eager"
-    return "script"
+    if device_type != "cuda":
+        fallback = "eager"
+    elif _triton_backend.unavailable(device_type) is None and op in _registry.implementations("triton"):
+        fallback = "triton"
+    else:
+        fallback = "script"
+    _library.warn_fallback(op, fallback)  # once, where the library did not load
+    return fallback
 
 
 def python_implementation(impl: str, eager_fn: Callable) -> Callable:

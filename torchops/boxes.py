@@ -22,7 +22,7 @@ from typing import Callable, NamedTuple
 import torch
 from torch import Tensor
 
-from torchops import _backends, _checks
+from torchops import _backends, _checks, _registry
 
 FORMATS = ("xyxy", "xywh", "cxcywh")
 REDUCTIONS = ("none", "mean", "sum")
@@ -133,6 +133,15 @@ def box_pair_eager(boxes1: Tensor, boxes2: Tensor, kind: str, loss: bool, fmt: s
     return value + alpha * v if loss else value - alpha * v
 
 
+def eager_op(op: BoxOp) -> Callable:
+    """The reference with the op's schema, super_iou::<name>(boxes1, boxes2, eps, fmt)."""
+    def reference(boxes1: Tensor, boxes2: Tensor, eps: float = 1e-7, fmt: str = "xyxy") -> Tensor:
+        return box_pair_eager(boxes1, boxes2, op.kind, op.loss, fmt, eps)
+
+    reference.__name__ = f"{op.name}_eager"
+    return reference
+
+
 # --- checks shared by every path --------------------------------------------------------
 
 def _check_boxes(op: str, boxes1, boxes2, fmt, eps) -> None:
@@ -172,17 +181,25 @@ def _as_float_boxes(op: str, name: str, t) -> Tensor:
     return t
 
 
-# --- the public functions --------------------------------------------------------------
+# --- the built-in implementations -----------------------------------------------------
 
-def _run(op: BoxOp, public: str, boxes1, boxes2, fmt: str, eps, backend: str | None) -> Tensor:
-    """One call of the op's elementwise value through the chosen backend."""
+def prepare(public: str, boxes1, boxes2, fmt: str, eps, check: bool = True) -> tuple[Tensor, Tensor]:
+    """Integer boxes as float32 and every check (check=False: only what the
+    native op does not check itself): the prelude of every implementation."""
     boxes1 = _as_float_boxes(public, "boxes1", boxes1)
     boxes2 = _as_float_boxes(public, "boxes2", boxes2)
     _checks.check_eps(public, eps)
-    impl = _backends.resolve(backend, "super_iou::" + op.name, boxes1.device)
+    if check:
+        _check_boxes(public, boxes1, boxes2, fmt, eps)
+    return boxes1, boxes2
+
+
+def _paired_value(impl: str, op: BoxOp, public: str, boxes1, boxes2, fmt: str, eps) -> Tensor:
+    """The op's value for each pair of boxes through built-in backend `impl`."""
     if impl == "native":
+        boxes1, boxes2 = prepare(public, boxes1, boxes2, fmt, eps, check=False)
         return getattr(torch.ops.super_iou, op.name).default(boxes1, boxes2, float(eps), fmt)
-    _check_boxes(public, boxes1, boxes2, fmt, eps)
+    boxes1, boxes2 = prepare(public, boxes1, boxes2, fmt, eps)
     fn = _backends.python_implementation(impl, box_pair_eager)
     return fn(boxes1, boxes2, op.kind, op.loss, fmt, float(eps))
 
@@ -194,12 +211,7 @@ def _check_pairwise(op: str, boxes1, boxes2) -> None:
             raise ValueError(f"{op}: expected {name} of shape [..., {n}, 4], but got {list(t.shape)}")
 
 
-def _pairwise(op: BoxOp, public: str, boxes1, boxes2, fmt, eps, backend) -> Tensor:
-    _check_pairwise(public, boxes1, boxes2)
-    return _run(op, public, boxes1.unsqueeze(-2), boxes2.unsqueeze(-3), fmt, eps, backend)
-
-
-def _reduce(public: str, loss: Tensor, reduction: str) -> Tensor:
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
     if reduction == "none":
         return loss
     if reduction == "mean":
@@ -212,60 +224,113 @@ def _check_reduction(public: str, reduction) -> None:
         raise ValueError(f"{public}: expected reduction to be 'none', 'mean' or 'sum', but got '{reduction}'")
 
 
+def implementation(public: str, value: Callable) -> Callable:
+    """The public function `public` without its backend argument, computed
+    from `value(boxes1, boxes2, fmt, eps)`, the value of each pair (the
+    pairwise forms pass [..., N, 1, 4] x [..., 1, M, 4] views, the losses
+    reduce after). Every backend's box functions are made here."""
+    if public == "box_iou":
+        def box_iou(boxes1, boxes2, fmt="xyxy"):
+            _check_pairwise(public, boxes1, boxes2)
+            return value(boxes1.unsqueeze(-2), boxes2.unsqueeze(-3), fmt, 0.0)
+
+        return box_iou
+    if public.endswith("_loss"):
+        def loss(boxes1, boxes2, reduction="none", eps=1e-7, *, fmt="xyxy"):
+            _check_reduction(public, reduction)
+            return _reduce(value(boxes1, boxes2, fmt, eps), reduction)
+
+        return loss
+    pairwise = not public.startswith("paired_")
+
+    def pairs(boxes1, boxes2):
+        if not pairwise:
+            return boxes1, boxes2
+        _check_pairwise(public, boxes1, boxes2)
+        return boxes1.unsqueeze(-2), boxes2.unsqueeze(-3)
+
+    if public.startswith(("distance", "complete", "paired_distance", "paired_complete")):
+        def with_eps(boxes1, boxes2, eps=1e-7, *, fmt="xyxy"):
+            return value(*pairs(boxes1, boxes2), fmt, eps)
+
+        return with_eps
+
+    def without_eps(boxes1, boxes2, *, fmt="xyxy"):
+        return value(*pairs(boxes1, boxes2), fmt, 0.0)
+
+    return without_eps
+
+
+# public function -> the op of BOX_OPS that computes its paired values
+_OP_OF = {
+    "box_iou": "paired_box_iou", "generalized_box_iou": "paired_generalized_box_iou",
+    "distance_box_iou": "paired_distance_box_iou", "complete_box_iou": "paired_complete_box_iou",
+    "paired_box_iou": "paired_box_iou", "paired_generalized_box_iou": "paired_generalized_box_iou",
+    "paired_distance_box_iou": "paired_distance_box_iou", "paired_complete_box_iou": "paired_complete_box_iou",
+    "generalized_box_iou_loss": "_generalized_box_iou_loss", "distance_box_iou_loss": "_distance_box_iou_loss",
+    "complete_box_iou_loss": "_complete_box_iou_loss",
+}
+
+
+def _builtin(public: str, impl: str) -> Callable:
+    op = BOX_OPS[_OP_OF[public]]
+    return implementation(public, lambda b1, b2, fmt, eps: _paired_value(impl, op, public, b1, b2, fmt, eps))
+
+
+# --- the public functions --------------------------------------------------------------
+# Each runs the implementation that torchops._backends picks for the call (see
+# torchops.register_implementation): backend "eager", "script", "native",
+# "triton" (the losses), "auto" or a registered backend's name.
+
 def box_iou(boxes1: Tensor, boxes2: Tensor, fmt: str = "xyxy", *, backend: str | None = None) -> Tensor:
     """IoU of every box in boxes1 [..., N, 4] with every box in boxes2 [..., M, 4]: [..., N, M]."""
-    return _pairwise(BOX_OPS["paired_box_iou"], "box_iou", boxes1, boxes2, fmt, 0.0, backend)
+    return _backends.implementation("box_iou", backend, boxes1)(boxes1, boxes2, fmt=fmt)
 
 
 def generalized_box_iou(boxes1: Tensor, boxes2: Tensor, *, fmt: str = "xyxy", backend: str | None = None) -> Tensor:
     """Pairwise GIoU, [..., N, M] (torchvision.ops.generalized_box_iou)."""
-    return _pairwise(BOX_OPS["paired_generalized_box_iou"], "generalized_box_iou", boxes1, boxes2, fmt, 0.0, backend)
+    return _backends.implementation("generalized_box_iou", backend, boxes1)(boxes1, boxes2, fmt=fmt)
 
 
 def distance_box_iou(
     boxes1: Tensor, boxes2: Tensor, eps: float = 1e-7, *, fmt: str = "xyxy", backend: str | None = None
 ) -> Tensor:
     """Pairwise DIoU, [..., N, M] (torchvision.ops.distance_box_iou)."""
-    return _pairwise(BOX_OPS["paired_distance_box_iou"], "distance_box_iou", boxes1, boxes2, fmt, eps, backend)
+    return _backends.implementation("distance_box_iou", backend, boxes1)(boxes1, boxes2, eps, fmt=fmt)
 
 
 def complete_box_iou(
     boxes1: Tensor, boxes2: Tensor, eps: float = 1e-7, *, fmt: str = "xyxy", backend: str | None = None
 ) -> Tensor:
     """Pairwise CIoU, [..., N, M] (torchvision.ops.complete_box_iou)."""
-    return _pairwise(BOX_OPS["paired_complete_box_iou"], "complete_box_iou", boxes1, boxes2, fmt, eps, backend)
+    return _backends.implementation("complete_box_iou", backend, boxes1)(boxes1, boxes2, eps, fmt=fmt)
 
 
 def paired_box_iou(boxes1: Tensor, boxes2: Tensor, *, fmt: str = "xyxy", backend: str | None = None) -> Tensor:
     """IoU of matched pairs: boxes1[..., i, :] with boxes2[..., i, :] -> [...]. Equals
     diag(box_iou(boxes1, boxes2)) without building the N x N matrix."""
-    return _run(BOX_OPS["paired_box_iou"], "paired_box_iou", boxes1, boxes2, fmt, 0.0, backend)
+    return _backends.implementation("paired_box_iou", backend, boxes1)(boxes1, boxes2, fmt=fmt)
 
 
 def paired_generalized_box_iou(
     boxes1: Tensor, boxes2: Tensor, *, fmt: str = "xyxy", backend: str | None = None
 ) -> Tensor:
     """GIoU of matched pairs, [...]: diag(generalized_box_iou(boxes1, boxes2)) without the N x N matrix."""
-    return _run(BOX_OPS["paired_generalized_box_iou"], "paired_generalized_box_iou", boxes1, boxes2, fmt, 0.0, backend)
+    return _backends.implementation("paired_generalized_box_iou", backend, boxes1)(boxes1, boxes2, fmt=fmt)
 
 
 def paired_distance_box_iou(
     boxes1: Tensor, boxes2: Tensor, eps: float = 1e-7, *, fmt: str = "xyxy", backend: str | None = None
 ) -> Tensor:
     """DIoU of matched pairs, [...]: diag(distance_box_iou(boxes1, boxes2, eps))."""
-    return _run(BOX_OPS["paired_distance_box_iou"], "paired_distance_box_iou", boxes1, boxes2, fmt, eps, backend)
+    return _backends.implementation("paired_distance_box_iou", backend, boxes1)(boxes1, boxes2, eps, fmt=fmt)
 
 
 def paired_complete_box_iou(
     boxes1: Tensor, boxes2: Tensor, eps: float = 1e-7, *, fmt: str = "xyxy", backend: str | None = None
 ) -> Tensor:
     """CIoU of matched pairs, [...]: diag(complete_box_iou(boxes1, boxes2, eps))."""
-    return _run(BOX_OPS["paired_complete_box_iou"], "paired_complete_box_iou", boxes1, boxes2, fmt, eps, backend)
-
-
-def _loss(op_name: str, public: str, boxes1, boxes2, reduction, eps, fmt, backend) -> Tensor:
-    _check_reduction(public, reduction)
-    return _reduce(public, _run(BOX_OPS[op_name], public, boxes1, boxes2, fmt, eps, backend), reduction)
+    return _backends.implementation("paired_complete_box_iou", backend, boxes1)(boxes1, boxes2, eps, fmt=fmt)
 
 
 def generalized_box_iou_loss(
@@ -273,7 +338,8 @@ def generalized_box_iou_loss(
     backend: str | None = None,
 ) -> Tensor:
     """torchvision.ops.generalized_box_iou_loss: 1 - GIoU of matched pairs."""
-    return _loss("_generalized_box_iou_loss", "generalized_box_iou_loss", boxes1, boxes2, reduction, eps, fmt, backend)
+    fn = _backends.implementation("generalized_box_iou_loss", backend, boxes1)
+    return fn(boxes1, boxes2, reduction, eps, fmt=fmt)
 
 
 def distance_box_iou_loss(
@@ -281,7 +347,8 @@ def distance_box_iou_loss(
     backend: str | None = None,
 ) -> Tensor:
     """torchvision.ops.distance_box_iou_loss: 1 - DIoU of matched pairs."""
-    return _loss("_distance_box_iou_loss", "distance_box_iou_loss", boxes1, boxes2, reduction, eps, fmt, backend)
+    fn = _backends.implementation("distance_box_iou_loss", backend, boxes1)
+    return fn(boxes1, boxes2, reduction, eps, fmt=fmt)
 
 
 def complete_box_iou_loss(
@@ -290,7 +357,8 @@ def complete_box_iou_loss(
 ) -> Tensor:
     """torchvision.ops.complete_box_iou_loss: 1 - CIoU of matched pairs. As in
     torchvision, eps reaches only CIoU's alpha; its DIoU part uses 1e-7."""
-    return _loss("_complete_box_iou_loss", "complete_box_iou_loss", boxes1, boxes2, reduction, eps, fmt, backend)
+    fn = _backends.implementation("complete_box_iou_loss", backend, boxes1)
+    return fn(boxes1, boxes2, reduction, eps, fmt=fmt)
 
 
 def box_convert(boxes: Tensor, in_fmt: str, out_fmt: str) -> Tensor:
@@ -317,8 +385,10 @@ PUBLIC: dict[str, Callable] = {
     )
 }
 
-# In torch.jit.script-ed code these functions compile to the ops of the same
-# name (super_iou::box_iou, ...; the paired ones to super_iou::paired_*), which
-# C++ programs and saved models then run.
 for _name, _fn in PUBLIC.items():
+    _registry.declare_op(_name, "super_iou::" + _OP_OF[_name], _fn)
+    _registry.register_builtin(_name, {impl: _builtin(_name, impl) for impl in ("eager", "script", "native")})
+    # In torch.jit.script-ed code these functions compile to the ops of the
+    # same name (super_iou::box_iou, ...; the paired ones to
+    # super_iou::paired_*), which C++ programs and saved models then run.
     _backends.script_as_op(_fn, "super_iou::" + _name)

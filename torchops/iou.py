@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from torchops import _backends, _checks, _fake
+from torchops import _backends, _checks, _fake, _registry
 
 OP = "super_iou::ratio_iou"
 
@@ -33,10 +33,6 @@ def ratio_iou_eager(
     return inter / torch.clamp(union, min=eps)
 
 
-def _native(x1, y1, w1, h1, x2, y2, w2, h2, eps: float = 1e-5) -> Tensor:
-    return torch.ops.super_iou.ratio_iou.default(x1, y1, w1, h1, x2, y2, w2, h2, eps)
-
-
 def ratio_iou(
     x1: Tensor, y1: Tensor, w1: Tensor, h1: Tensor,
     x2: Tensor, y2: Tensor, w2: Tensor, h2: Tensor,
@@ -49,8 +45,9 @@ def ratio_iou(
     All eight tensors broadcast together and must be float16, bfloat16,
     float32 or float64 on one device; the result has their broadcast shape and
     promoted dtype. ``eps`` (>= 0) bounds the union from below. ``backend``
-    is "eager", "script", "native" or "auto" (default: the process-wide
-    choice, see torchops.set_backend).
+    is "eager", "script", "native", "triton", "auto" or a registered
+    backend's name (default: the process-wide choice, see
+    torchops.set_backend).
 
     Gradients flow to all eight inputs. At a tie of max/min the gradient is
     split in half between the two sides, and clamp passes it at equality,
@@ -59,26 +56,53 @@ def ratio_iou(
     Under autocast the op runs in float32 and returns float32 (box areas
     overflow float16), whichever backend runs it.
     """
-    boxes = (x1, y1, w1, h1, x2, y2, w2, h2)
+    return _backends.implementation("ratio_iou", backend, x1)(x1, y1, w1, h1, x2, y2, w2, h2, eps)
+
+
+def _check_arguments(boxes, eps) -> None:
     for name, box in zip(_fake.BOX_NAMES, boxes):  # before the op sees None as "no tensor"
         _checks.check_is_tensor("ratio_iou", name, box)
     _checks.check_eps("ratio_iou", eps)  # the op's schema would take True as 1.0
-    device = x1.device
-    impl = _backends.resolve(backend, OP, device)
-    if impl == "native":
-        return _native(*boxes, eps)
     _fake.check_boxes("ratio_iou", boxes, eps)
+
+
+def _native(x1, y1, w1, h1, x2, y2, w2, h2, eps=1e-5) -> Tensor:
+    """The native backend: the op checks its arguments itself (and handles
+    autocast); the Python checks run only where it fails, for their clearer
+    words about Python types, or before it where its schema would accept a
+    wrong eps (True as 1.0, a tensor)."""
+    if type(eps) is not float:
+        _checks.check_eps("ratio_iou", eps)
+    try:
+        return torch.ops.super_iou.ratio_iou.default(x1, y1, w1, h1, x2, y2, w2, h2, eps)
+    except (TypeError, RuntimeError):
+        _check_arguments((x1, y1, w1, h1, x2, y2, w2, h2), eps)
+        raise
+
+
+def run_python(compute, boxes, eps) -> Tensor:
+    """`compute(*boxes, eps)` after the checks, under ratio_iou's autocast
+    policy (float32): the eager and script backends, and any implementation in
+    Python that wants the same behaviour."""
+    _check_arguments(boxes, eps)
+    device = boxes[0].device
     if _checks.autocast_enabled(device):
         boxes = tuple(b.float() if b.dtype in (torch.float16, torch.bfloat16) else b for b in boxes)
         with torch.autocast(device.type, enabled=False):
-            return _run_python(impl, boxes, eps)
-    return _run_python(impl, boxes, eps)
+            return compute(*boxes, float(eps))
+    return compute(*boxes, float(eps))
 
 
-def _run_python(impl: str, boxes, eps: float) -> Tensor:
-    fn = _backends.python_implementation(impl, ratio_iou_eager)
-    return fn(*boxes, float(eps))
+def _eager(x1, y1, w1, h1, x2, y2, w2, h2, eps=1e-5) -> Tensor:
+    return run_python(ratio_iou_eager, (x1, y1, w1, h1, x2, y2, w2, h2), eps)
 
+
+def _script(x1, y1, w1, h1, x2, y2, w2, h2, eps=1e-5) -> Tensor:
+    return run_python(_backends.python_implementation("script", ratio_iou_eager), (x1, y1, w1, h1, x2, y2, w2, h2), eps)
+
+
+_registry.declare_op("ratio_iou", OP, ratio_iou)
+_registry.register_builtin("ratio_iou", {"eager": _eager, "script": _script, "native": _native})
 
 # In torch.jit.script-ed code, torchops.ratio_iou(...) compiles to the op
 # itself (TorchScript cannot take the keyword-only backend argument), which is

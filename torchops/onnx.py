@@ -1,15 +1,22 @@
 """ONNX export of models that use torchops ops.
 
 torch.onnx.export's dynamo exporter translates each op of the exported graph
-to ONNX; ours are not in its tables, so pass these translations (plain ONNX
-operators, the same formulas as the eager reference):
+to ONNX; ours are not in its tables. Two ways in:
 
     import torchops.onnx
-    program = torch.onnx.export(model, args, dynamo=True,
-                                custom_translation_table=torchops.onnx.custom_translation_table())
+    onnx_program = torchops.onnx.export(model, args)   # every torchops op
 
-Needs onnxscript (and onnxruntime to run the result). The translations
-compute in the inputs' dtype (the native kernels compute float16/bfloat16 in
+exports the model (torch.export), replaces each torchops op by its eager
+reference (decompositions(): the same function the eager backend runs, so
+nothing is written twice) and hands that program to torch.onnx.export.
+For ratio_iou and lstm_cell there are also hand-written translations, for
+models that go through torch.onnx.export directly:
+
+    torch.onnx.export(model, args, dynamo=True,
+                      custom_translation_table=torchops.onnx.custom_translation_table())
+
+Needs onnxscript (and onnxruntime to run the result). The ONNX graphs compute
+in the inputs' dtype (the native kernels compute float16/bfloat16 in
 float32), so export float32 or float64 models for the closest match.
 """
 
@@ -21,7 +28,7 @@ import torch
 
 from torchops import _library
 
-__all__ = ["custom_translation_table"]
+__all__ = ["custom_translation_table", "decompositions", "export"]
 
 
 def _ratio_iou(x1, y1, w1, h1, x2, y2, w2, h2, eps: float = 1e-5):
@@ -55,3 +62,25 @@ def custom_translation_table() -> dict[torch._ops.OpOverload, Callable]:
         torch.ops.super_iou.ratio_iou.default: _ratio_iou,
         torch.ops.super_lstm.lstm_cell.default: _lstm_cell,
     }
+
+
+def decompositions() -> dict[torch._ops.OpOverload, Callable]:
+    """{op overload: its eager reference} for every torchops op, for
+    ExportedProgram.run_decompositions."""
+    from torchops import boxes, iou, lstm
+
+    _library.ensure_loaded(build=True)
+    table: dict[torch._ops.OpOverload, Callable] = {
+        torch.ops.super_iou.ratio_iou.default: iou.ratio_iou_eager,
+        torch.ops.super_lstm.lstm_cell.default: lstm.lstm_cell_eager,
+    }
+    for op in boxes.BOX_OPS.values():
+        table[getattr(torch.ops.super_iou, op.name).default] = boxes.eager_op(op)
+    return table
+
+
+def export(model: torch.nn.Module, args: tuple, **kwargs):
+    """torch.onnx.export of `model` with its torchops ops as their eager
+    references; kwargs go to torch.onnx.export. Returns its ONNXProgram."""
+    program = torch.export.export(model, args).run_decompositions(decompositions())
+    return torch.onnx.export(program, args, dynamo=True, **kwargs)

@@ -17,6 +17,7 @@
 #include <utility>
 
 namespace torchops {
+inline namespace CPU_CAPABILITY {  // see common/elementwise.h
 namespace cpu {
 
 // Loads/stores one Vectorized<scalar_t> worth of elements as op-math vectors:
@@ -126,4 +127,5 @@ void elementwise_kernel(
 }
 
 }  // namespace cpu
+}  // namespace CPU_CAPABILITY
 }  // namespace torchops

@@ -13,7 +13,14 @@
 #include "common/vec_elementwise.h"
 #endif
 
+// In inline namespace CPU_CAPABILITY, as at::vec is: the CPU kernel files are
+// compiled once per capability (DEFAULT, AVX2, AVX512; see torchops/_build.py),
+// and each copy must get its own instantiations of these helpers. Under one
+// name, the linker would keep one copy for all (an AVX-512 one in code that
+// runs on any CPU). Outside the kernel files CPU_CAPABILITY is not defined and
+// the namespace is literally named so.
 namespace torchops {
+inline namespace CPU_CAPABILITY {
 
 template <typename T>
 C10_HOST_DEVICE inline T select(bool mask, T if_true, T if_false) {
@@ -107,4 +114,5 @@ C10_HOST_DEVICE inline T clamp_min_backward(T x, T lo, T grad) {
   return select(x >= lo, grad, T(0));
 }
 
+}  // namespace CPU_CAPABILITY
 }  // namespace torchops

@@ -6,6 +6,7 @@
 #include <type_traits>
 
 namespace torchops {
+inline namespace CPU_CAPABILITY {  // see common/elementwise.h
 
 template <typename T>
 inline at::vec::Vectorized<T> select(
@@ -66,4 +67,5 @@ inline at::vec::Vectorized<T> mask_and(const at::vec::Vectorized<T>& a, const at
   return a & b;
 }
 
+}  // namespace CPU_CAPABILITY
 }  // namespace torchops

@@ -25,6 +25,8 @@ enum class BoxKind : int { IoU = 0, GIoU = 1, DIoU = 2, CIoU = 3 };
 // How the four numbers of a box are read (torchvision's fmt strings).
 enum class BoxFormat : int { XYXY = 0, XYWH = 1, CXCYWH = 2 };
 
+inline namespace CPU_CAPABILITY {  // see common/elementwise.h (the enums are the same everywhere)
+
 // The parameters of one call: the eps of the IoU/GIoU/DIoU terms and the eps
 // of CIoU's alpha (complete_box_iou_loss uses a fixed 1e-7 for the former and
 // its own eps for the latter, as torchvision does).
@@ -94,11 +96,12 @@ C10_HOST_DEVICE inline T guarded(T d) {
 // atan(w / h), and where h == 0 its limit (+-pi/2, 0 for w == 0) with no
 // gradient: torchvision's atan(w / h) there has a NaN gradient (and is NaN at
 // w == h == 0).
+// One atan: w / h is the reference's quotient where h != 0 and +-inf (atan:
+// +-pi/2, its limit) where h == 0 but w != 0; only 0 / 0 is replaced.
 template <typename T>
 C10_HOST_DEVICE inline T aspect_angle(T w, T h) {
   const T zero(0);
-  const T limit = select(w == zero, zero, atan_(w / h));
-  return select(h == zero, limit, atan_(w / guarded(h)));
+  return atan_(select((w == zero) & (h == zero), zero, w / h));
 }
 
 template <typename T>
@@ -288,4 +291,5 @@ C10_HOST_DEVICE inline BoxPairGrad<T> box_pair_backward(
   return {box_geometry_backward(p.format, ga), box_geometry_backward(p.format, gb)};
 }
 
+}  // namespace CPU_CAPABILITY
 }  // namespace torchops

@@ -8,6 +8,7 @@
 #include "common/elementwise.h"
 
 namespace torchops {
+inline namespace CPU_CAPABILITY {  // see common/elementwise.h
 
 template <typename T>
 struct BoxPair {
@@ -83,4 +84,5 @@ C10_HOST_DEVICE inline BoxPair<T> ratio_iou_formula_backward(const BoxPair<T>& b
   return g;
 }
 
+}  // namespace CPU_CAPABILITY
 }  // namespace torchops

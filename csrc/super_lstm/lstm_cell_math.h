@@ -5,6 +5,7 @@
 #include "common/elementwise.h"
 
 namespace torchops {
+inline namespace CPU_CAPABILITY {  // see common/elementwise.h
 
 // The activated gates: sigmoid(i), sigmoid(f), tanh(g), sigmoid(o). Training
 // saves them as the workspace that the backward reads.
@@ -55,4 +56,5 @@ C10_HOST_DEVICE inline LstmGrads<T> lstm_cell_gates_backward(
           grad_cell * gates.f};
 }
 
+}  // namespace CPU_CAPABILITY
 }  // namespace torchops

@@ -1,7 +1,8 @@
 // torchops C++ example: loads TorchScript models saved from Python (a
-// detection-style box matcher using ratio_iou and an RNN using the LSTM cell),
-// runs forward and backward, then the same models from 8 threads at once, and
-// the AOTInductor packages of both. No Python in this process.
+// detection-style box matcher using ratio_iou, an RNN using the LSTM cell and
+// an anchor-free detection head using the box IoU family), runs forward and
+// backward, then the same models from 8 threads at once, and the AOTInductor
+// packages of all three. No Python in this process.
 //
 //   torchops_demo MODEL_DIR RESULTS_FILE [cpu|cuda]
 //
@@ -68,6 +69,21 @@ Results run_sequence_model(torch::jit::Module& model, const at::Tensor& sequence
           {"sequence_model.grad_weight_ih", grads[1]}};
 }
 
+// loss = CIoU loss of matched boxes + objectness; gradients of the loss w.r.t.
+// the features and the head's convolution weight.
+Results run_detection_head(torch::jit::Module& model, const at::Tensor& features_in, const at::Tensor& gt_boxes) {
+  auto features = features_in.clone().requires_grad_(true);
+  auto outputs = model.forward({features, gt_boxes}).toTuple();
+  auto loss = outputs->elements()[0].toTensor();
+  auto cost = outputs->elements()[1].toTensor();
+  auto weight = parameter(model, "conv.weight");
+  auto grads = torch::autograd::grad({loss}, {features, weight});
+  return {{"detection_head.loss", loss.detach()},
+          {"detection_head.cost", cost.detach()},
+          {"detection_head.grad_features", grads[0]},
+          {"detection_head.grad_conv_weight", grads[1]}};
+}
+
 bool same_bits(const Results& a, const Results& b) {
   for (const auto& [name, tensor] : a) {
     const auto& other = b.at(name);
@@ -91,22 +107,32 @@ int main(int argc, char** argv) {
   const c10::Device device(argc > 3 ? argv[3] : "cpu");
   try {
     // the ops are there because the op library is linked in
-    for (const char* op : {"super_iou::ratio_iou", "super_lstm::lstm_cell"}) {
+    for (const char* op : {"super_iou::ratio_iou", "super_lstm::lstm_cell", "super_iou::complete_box_iou_loss"}) {
       TORCH_CHECK(c10::Dispatcher::singleton().findSchema({op, ""}).has_value(),
                   "the torchops op library is not loaded: ", op, " is missing");
     }
     auto inputs = torch::jit::pickle_load(read_file(dir + "/inputs.pt")).toGenericDict();
     auto input = [&](const char* name) { return inputs.at(name).toTensor().to(device); };
     const auto pred = input("pred"), target = input("target"), sequence = input("sequence");
+    const auto features = input("features"), gt_boxes = input("gt_boxes");
+    const std::map<std::string, std::vector<at::Tensor>> model_inputs = {
+        {"box_matcher", {pred, target}}, {"sequence_model", {sequence}}, {"detection_head", {features, gt_boxes}}};
 
     auto box_matcher = torch::jit::load(dir + "/box_matcher.pt", device);
     auto sequence_model = torch::jit::load(dir + "/sequence_model.pt", device);
-    Results results = run_box_matcher(box_matcher, pred, target);
-    results.merge(run_sequence_model(sequence_model, sequence));
+    auto detection_head = torch::jit::load(dir + "/detection_head.pt", device);
+    auto run_all = [&] {
+      Results results = run_box_matcher(box_matcher, pred, target);
+      results.merge(run_sequence_model(sequence_model, sequence));
+      results.merge(run_detection_head(detection_head, features, gt_boxes));
+      return results;
+    };
+    Results results = run_all();
     std::printf("box_matcher loss %.9g\n", results["box_matcher.loss"].item<double>());
     std::printf("sequence_model out[0][0] %.9g\n", results["sequence_model.out"][0][0].item<double>());
+    std::printf("detection_head loss %.9g\n", results["detection_head.loss"].item<double>());
 
-    // No GIL: 8 threads run both models, forward and backward, at once.
+    // No GIL: 8 threads run the models, forward and backward, at once.
     constexpr int kThreads = 8, kRepeats = 10;
     std::atomic<int> mismatches{0}, failures{0};
     std::vector<std::thread> threads;
@@ -114,9 +140,7 @@ int main(int argc, char** argv) {
       threads.emplace_back([&] {
         try {
           for (int r = 0; r < kRepeats; ++r) {
-            Results got = run_box_matcher(box_matcher, pred, target);
-            got.merge(run_sequence_model(sequence_model, sequence));
-            mismatches += same_bits(results, got) ? 0 : 1;
+            mismatches += same_bits(results, run_all()) ? 0 : 1;
           }
         } catch (const std::exception& e) {
           std::printf("thread failed: %s\n", e.what());
@@ -131,14 +155,12 @@ int main(int argc, char** argv) {
                 mismatches.load(), failures.load());
 
     // AOTInductor packages (forward only), when save_models.py made them.
-    for (const std::string name : {"box_matcher", "sequence_model"}) {
+    for (const auto& [name, args] : model_inputs) {
       const std::string package = dir + "/" + name + ".pt2";
       if (!std::ifstream(package)) {
         continue;
       }
       torch::inductor::AOTIModelPackageLoader loader(package);
-      const std::vector<at::Tensor> args =
-          name == "box_matcher" ? std::vector<at::Tensor>{pred, target} : std::vector<at::Tensor>{sequence};
       const auto outputs = loader.run(args);
       for (size_t i = 0; i < outputs.size(); ++i) {
         results[name + ".aoti." + std::to_string(i)] = outputs[i];

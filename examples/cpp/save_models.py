@@ -1,6 +1,6 @@
-"""Saves what the C++ example runs: both example models scripted
-(box_matcher.pt, sequence_model.pt), their AOTInductor packages (.pt2) and
-their inputs (inputs.pt).
+"""Saves what the C++ example runs: the example models scripted
+(box_matcher.pt, sequence_model.pt, detection_head.pt), their AOTInductor
+packages (.pt2) and their inputs (inputs.pt).
 
     python examples/cpp/save_models.py MODEL_DIR [--device cpu|cuda] [--no-aoti]
 """
@@ -28,7 +28,9 @@ def save_models(directory: str | Path, device: str = "cpu", aoti: bool = True) -
             torch._inductor.aoti_compile_and_package(program, package_path=str(directory / f"{name}.pt2"))
     pred, target = inputs["box_matcher"]
     (sequence,) = inputs["sequence_model"]
-    torch.save({"pred": pred.cpu(), "target": target.cpu(), "sequence": sequence.cpu()}, directory / "inputs.pt")
+    features, gt_boxes = inputs["detection_head"]
+    tensors = {"pred": pred, "target": target, "sequence": sequence, "features": features, "gt_boxes": gt_boxes}
+    torch.save({k: v.cpu() for k, v in tensors.items()}, directory / "inputs.pt")
     return directory
 
 

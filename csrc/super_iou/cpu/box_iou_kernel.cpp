@@ -1,4 +1,4 @@
-// CPU kernels of the box IoU family (every op declared in box_iou.h).
+// CPU loops of the box IoU family (every op declared in box_iou.h).
 //
 // Row views: a [..., 4] box tensor is read through its column-0 view, which
 // TensorIterator broadcasts, orders and splits over threads like any operand;
@@ -7,18 +7,19 @@
 // column strides, broadcast included: nothing is copied beforehand), runs the
 // formula of box_iou_math.h on vectors, and stores the result; the last
 // boxes of a chunk run the same formula on scalars.
-#include <ATen/ATen.h>
+//
+// Compiled once per CPU capability (torchops/_build.py); the entry points,
+// checks and registration are in super_iou/box_iou_cpu.cpp, built for any x86-64.
+#include "super_iou/cpu/box_iou_kernel.h"
+
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
-#include <ATen/TensorIterator.h>
 #include <ATen/cpu/vec/vec.h>
-#include <torch/library.h>
-
-#include <string>
 
 #include "super_iou/box_iou.h"
 
 namespace torchops {
+inline namespace CPU_CAPABILITY {
 namespace {
 
 // Transcendental-heavy (CIoU's atan): fewer elements per thread than ATen's default.
@@ -70,27 +71,15 @@ struct BoxColumns {
 };
 
 template <size_t I>
-at::Tensor box_op_cpu(const at::Tensor& boxes1, const at::Tensor& boxes2, double eps, c10::string_view fmt) {
+void box_op_loop(at::TensorIteratorBase& iter, const BoxLoopArgs& args) {
   constexpr BoxOpDecl decl = kBoxOps[I];
-  const auto p = detail::prepare_box_pair(decl.name, decl, boxes1, boxes2, fmt, eps);
-  auto out = at::empty(p.shape, p.boxes1.options().dtype(p.out_dtype));
-  if (out.numel() == 0) {
-    return out;
-  }
-  const auto rows = detail::row_views(p);
-  auto iter = at::TensorIteratorConfig()
-                  .check_all_same_dtype(false)
-                  .add_owned_output(out)
-                  .add_owned_const_input(rows.first1)
-                  .add_owned_const_input(rows.first2)
-                  .build();
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, p.boxes1.scalar_type(), decl.name, [&] {
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, iter.input_dtype(0), decl.name, [&] {
     using Columns = BoxColumns<scalar_t>;
     using opmath_t = typename Columns::opmath_t;
     using Vec = typename Columns::Vec;
-    const BoxParams<opmath_t> params{p.format, static_cast<opmath_t>(p.eps), static_cast<opmath_t>(p.eps_alpha)};
-    const BoxParams<Vec> vparams{p.format, Vec(params.eps), Vec(params.eps_alpha)};
-    const int64_t cs1 = rows.column_stride1, cs2 = rows.column_stride2;
+    const BoxParams<opmath_t> params{args.format, static_cast<opmath_t>(args.eps), static_cast<opmath_t>(args.eps_alpha)};
+    const BoxParams<Vec> vparams{args.format, Vec(params.eps), Vec(params.eps_alpha)};
+    const int64_t cs1 = args.column_stride1, cs2 = args.column_stride2;
     iter.for_each(
         [&](char** data, const int64_t* strides, int64_t n) {
           int64_t i = 0;
@@ -110,38 +99,18 @@ at::Tensor box_op_cpu(const at::Tensor& boxes1, const at::Tensor& boxes2, double
         },
         kGrainSize);
   });
-  return out;
 }
 
 template <size_t I>
-std::tuple<at::Tensor, at::Tensor> box_op_backward_cpu(
-    const at::Tensor& grad, const at::Tensor& boxes1, const at::Tensor& boxes2, double eps, c10::string_view fmt) {
+void box_op_backward_loop(at::TensorIteratorBase& iter, const BoxLoopArgs& args) {
   constexpr BoxOpDecl decl = kBoxOps[I];
-  const std::string op = backward_name(decl).substr(1);
-  const auto p = detail::prepare_box_pair_backward(op.c_str(), decl, grad, boxes1, boxes2, fmt, eps);
-  auto shape = p.shape;
-  shape.push_back(4);
-  auto grad1 = at::empty(shape, p.boxes1.options());
-  auto grad2 = at::empty(shape, p.boxes1.options());
-  if (grad1.numel() == 0) {
-    return {grad1, grad2};
-  }
-  const auto rows = detail::row_views(p);
-  auto iter = at::TensorIteratorConfig()
-                  .check_all_same_dtype(false)
-                  .add_owned_output(grad1.select(-1, 0))
-                  .add_owned_output(grad2.select(-1, 0))
-                  .add_owned_const_input(grad.to(p.out_dtype).expand(p.shape))
-                  .add_owned_const_input(rows.first1)
-                  .add_owned_const_input(rows.first2)
-                  .build();
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, p.boxes1.scalar_type(), decl.name, [&] {
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, iter.input_dtype(1), decl.name, [&] {
     using Columns = BoxColumns<scalar_t>;
     using opmath_t = typename Columns::opmath_t;
     using Vec = typename Columns::Vec;
-    const BoxParams<opmath_t> params{p.format, static_cast<opmath_t>(p.eps), static_cast<opmath_t>(p.eps_alpha)};
-    const BoxParams<Vec> vparams{p.format, Vec(params.eps), Vec(params.eps_alpha)};
-    const int64_t cs1 = rows.column_stride1, cs2 = rows.column_stride2;
+    const BoxParams<opmath_t> params{args.format, static_cast<opmath_t>(args.eps), static_cast<opmath_t>(args.eps_alpha)};
+    const BoxParams<Vec> vparams{args.format, Vec(params.eps), Vec(params.eps_alpha)};
+    const int64_t cs1 = args.column_stride1, cs2 = args.column_stride2;
     constexpr int64_t kRow = 4 * sizeof(scalar_t);
     iter.for_each(
         [&](char** data, const int64_t* strides, int64_t n) {
@@ -176,18 +145,32 @@ std::tuple<at::Tensor, at::Tensor> box_op_backward_cpu(
         },
         kGrainSize);
   });
-  return {grad1, grad2};
 }
 
-}  // namespace
-
-TORCH_LIBRARY_IMPL(super_iou, CPU, m) {
+// The loop of op kBoxOps[op].
+void box_op_kernel(at::TensorIteratorBase& iter, size_t op, const BoxLoopArgs& args) {
   for_each_box_op([&](auto index) {
-    constexpr size_t I = decltype(index)::value;
-    const std::string name = kBoxOps[I].name;
-    m.impl(name.c_str(), &box_op_cpu<I>);
-    m.impl(backward_name(kBoxOps[I]).c_str(), &box_op_backward_cpu<I>);
+    if (decltype(index)::value == op) {
+      box_op_loop<decltype(index)::value>(iter, args);
+    }
   });
 }
 
+void box_op_backward_kernel(at::TensorIteratorBase& iter, size_t op, const BoxLoopArgs& args) {
+  for_each_box_op([&](auto index) {
+    if (decltype(index)::value == op) {
+      box_op_backward_loop<decltype(index)::value>(iter, args);
+    }
+  });
+}
+
+}  // namespace
+}  // namespace CPU_CAPABILITY
 }  // namespace torchops
+
+namespace at::native {
+// ALSO_REGISTER_AVX512_DISPATCH: ATen's plain REGISTER_DISPATCH leaves the
+// AVX-512 slot empty (that CPU then runs the AVX2 copy); ours are faster there.
+ALSO_REGISTER_AVX512_DISPATCH(torchops_box_op_stub, &torchops::box_op_kernel)
+ALSO_REGISTER_AVX512_DISPATCH(torchops_box_op_backward_stub, &torchops::box_op_backward_kernel)
+}  // namespace at::native

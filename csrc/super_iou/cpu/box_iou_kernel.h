@@ -1,0 +1,37 @@
+#pragma once
+// The CPU loops of the box IoU family (every op of kBoxOps in box_iou.h),
+// reached through ATen's DispatchStub: cpu/box_iou_kernel.cpp is compiled
+// once per CPU capability and registers each copy; the stub calls the one for
+// the capability ATen itself runs at.
+#include <ATen/TensorIterator.h>
+#include <ATen/native/DispatchStub.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "super_iou/box_iou_math.h"
+
+namespace torchops {
+
+// One call's parameters: the op's formula parameters and the byte stride
+// from one number of a box to the next in each box tensor (row views, see
+// detail::row_views).
+struct BoxLoopArgs {
+  BoxFormat format;
+  double eps, eps_alpha;
+  int64_t column_stride1, column_stride2;
+};
+
+}  // namespace torchops
+
+namespace at::native {
+
+// op: the index of the op in kBoxOps. Forward iter: the output, then the
+// column-0 views of both box tensors (half types stay half, the output is
+// float32 for them). Backward iter: column-0 views of both [..., 4] gradients,
+// the upstream gradient (output dtype), then the two box views.
+using torchops_box_op_fn = void (*)(at::TensorIteratorBase& iter, size_t op, const torchops::BoxLoopArgs& args);
+DECLARE_DISPATCH(torchops_box_op_fn, torchops_box_op_stub)
+DECLARE_DISPATCH(torchops_box_op_fn, torchops_box_op_backward_stub)
+
+}  // namespace at::native
