@@ -40,15 +40,14 @@ def make_boxes(n: int, device: str, seed: int, requires_grad: bool = False) -> t
     return torch.cat([corner, corner + size], dim=1).requires_grad_(requires_grad)
 
 
-def _impls(name: str, settings: Settings) -> dict:
+def _impls(name: str, settings: Settings, backends=("eager", "script", "native", "triton")) -> dict:
     tv = torchvision_box_ops()
     if tv is None:
         peers = dict.fromkeys(("torchvision", "compile(torchvision)"), "torchvision is not installed")
     else:
         peers = {"torchvision": getattr(tv, name), "compile(torchvision)": compiled(getattr(tv, name), settings)}
     fn = getattr(torchops.ops, name)
-    ours = torchops_impls(lambda backend: (lambda a, b: fn(a, b, backend=backend)), settings.device,
-                          ("eager", "script", "native", "triton"))
+    ours = torchops_impls(lambda backend: (lambda a, b: fn(a, b, backend=backend)), settings.device, backends)
     return {**peers, **ours}
 
 
@@ -69,7 +68,8 @@ def pairwise_cases(settings: Settings) -> list[Case]:
     device = settings.device
     sizes = settings.sizes(PAIRWISE_SIZES, PAIRWISE_QUICK, PAIRWISE_DRY)
     return [
-        Case(PAIRWISE, f"{n}x{m}", n * m, FORWARD, _impls(PAIRWISE, settings),
+        Case(PAIRWISE, f"{n}x{m}", n * m, FORWARD,
+             _impls(PAIRWISE, settings, ("eager", "script", "native")),  # triton: the paired losses only
              make_inputs=lambda seed, rg, n=n, m=m: [make_boxes(n, device, 2 * seed),
                                                      make_boxes(m, device, 2 * seed + 1)],
              input_bytes=4 * 4 * (n + m) + 4 * n * m,  # the output counts: it is what a call streams through

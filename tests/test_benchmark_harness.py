@@ -114,7 +114,7 @@ def test_every_bar_names_a_suite_and_implementations_it_measures():
             found = case.impls() if callable(case.impls) else case.impls
             impls_of.setdefault(case.op, set()).update(found)
     impls_of["lstm_cell"].add("aten fused")  # CUDA only
-    for op in ("ratio_iou", "lstm_cell", *run.boxes.LOSSES, "box_iou"):
+    for op in ("ratio_iou", "lstm_cell", *run.boxes.LOSSES):
         impls_of[op].add("triton")  # CUDA only, where torchops has it
     for bar in bars.BARS:
         assert bar.op in impls_of, bar
