@@ -145,15 +145,16 @@ def test_every_kernel_variant_compiles_for_the_gpu(fp64):
         signature = {n: "constexpr" if n in constants else types.get(n, t) for n in fn.arg_names}
         triton.compile(ASTSource(fn=fn, signature=signature, constexprs=constants), target=GPUTarget("cuda", 90, 32))
 
-    ints = dict(n="i64", B="i32", H="i32", s_ig="i32", s_hg="i32", s_cx="i32")
-    compile_(kernels.ratio_iou_forward, {"EPS": 1e-5, "FP64": fp64, "BLOCK": 1024}, **ints)
-    compile_(kernels.ratio_iou_backward, {"EPS": 1e-5, "FP64": fp64, "BLOCK": 1024}, **ints)
+    ints = dict(n="i64", B="i32", H="i32", s_ig="i32", s_hg="i32", s_cx="i32",
+                eps_hi="fp32", eps_lo="fp32", alpha_hi="fp32", alpha_lo="fp32")
+    compile_(kernels.ratio_iou_forward, {"FP64": fp64, "BLOCK": 1024}, **ints)
+    compile_(kernels.ratio_iou_backward, {"FP64": fp64, "BLOCK": 1024}, **ints)
     for bias in (False, True):
         lstm = {"HAS_BIH": bias, "HAS_BHH": bias, "FP64": fp64, "BLOCK_B": 32, "BLOCK_H": 32}
         compile_(kernels.lstm_cell_forward, lstm, **ints)
         compile_(kernels.lstm_cell_backward, lstm, **ints)
     for kind in (1, 2, 3):
         for fmt in (0, 1, 2):
-            box = {"EPS": 1e-7, "EPS_ALPHA": 1e-7, "KIND": kind, "FMT": fmt, "FP64": fp64, "BLOCK": 256}
+            box = {"KIND": kind, "FMT": fmt, "FP64": fp64, "BLOCK": 256}
             compile_(kernels.box_loss_forward, box, **ints)
             compile_(kernels.box_loss_backward, box, **ints)

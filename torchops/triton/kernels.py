@@ -8,7 +8,9 @@ eager reference's, finite at degenerate boxes.
 Division is IEEE (div_rn: Triton's plain float32 division is approximate),
 exp/tanh/atan are libdevice's. Constants that float32 cannot hold exactly are
 made in the compute dtype (tl.full), since Triton makes a Python float
-literal a float32.
+literal a float32; for the same reason eps arrives as two float32 arguments
+(hi + lo). eps, sizes and strides are run-time arguments (not specialized),
+so a kernel compiles once per dtype and constexpr variant.
 """
 
 from __future__ import annotations
@@ -96,14 +98,24 @@ def _sigmoid(x, FP64: tl.constexpr):
 
 
 @triton.jit
+def _scalar(hi, lo, FP64: tl.constexpr):
+    """A float passed as two float32 kernel arguments (Triton passes Python
+    floats as float32): hi alone in float32, hi + lo in float64 (to 2^-48)."""
+    if FP64:
+        return tl.cast(hi, tl.float64) + tl.cast(lo, tl.float64)
+    else:
+        return tl.cast(hi, tl.float32)
+
+
+@triton.jit
 def _guarded(d):
     return tl.where(d == 0.0, 1.0, d)
 
 
 # --- ratio_iou ------------------------------------------------------------------------------
 
-@triton.jit
-def ratio_iou_forward(x1p, y1p, w1p, h1p, x2p, y2p, w2p, h2p, outp, n, EPS: tl.constexpr, FP64: tl.constexpr,
+@triton.jit(do_not_specialize=["n"])
+def ratio_iou_forward(x1p, y1p, w1p, h1p, x2p, y2p, w2p, h2p, outp, n, eps_hi, eps_lo, FP64: tl.constexpr,
                       BLOCK: tl.constexpr):
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < n
@@ -116,10 +128,9 @@ def ratio_iou_forward(x1p, y1p, w1p, h1p, x2p, y2p, w2p, h2p, outp, n, EPS: tl.c
     y2 = tl.load(y2p + offs, mask=mask).to(cdt)
     w2 = tl.load(w2p + offs, mask=mask).to(cdt)
     h2 = tl.load(h2p + offs, mask=mask).to(cdt)
-    if FP64:
-        eps = tl.full([], EPS, tl.float64)
-    else:  # as eager's clamp sees it: rounded to the input dtype
-        eps = tl.full([], EPS, tl.float32).to(x1p.dtype.element_ty).to(tl.float32)
+    eps = _scalar(eps_hi, eps_lo, FP64)
+    if not FP64:  # as eager's clamp sees it: rounded to the input dtype
+        eps = eps.to(x1p.dtype.element_ty).to(tl.float32)
     inter_x = _max_nan(x1, x2)
     inter_y = _max_nan(y1, y2)
     inter_w = _clamp_min(_min_nan(x1 + w1, x2 + w2) - inter_x, 0.0)
@@ -130,10 +141,10 @@ def ratio_iou_forward(x1p, y1p, w1p, h1p, x2p, y2p, w2p, h2p, outp, n, EPS: tl.c
     tl.store(outp + offs, iou.to(outp.dtype.element_ty), mask=mask)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["n"])
 def ratio_iou_backward(gp, x1p, y1p, w1p, h1p, x2p, y2p, w2p, h2p,
                        gx1p, gy1p, gw1p, gh1p, gx2p, gy2p, gw2p, gh2p, n,
-                       EPS: tl.constexpr, FP64: tl.constexpr, BLOCK: tl.constexpr):
+                       eps_hi, eps_lo, FP64: tl.constexpr, BLOCK: tl.constexpr):
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < n
     cdt = tl.float64 if FP64 else tl.float32
@@ -146,10 +157,9 @@ def ratio_iou_backward(gp, x1p, y1p, w1p, h1p, x2p, y2p, w2p, h2p,
     y2 = tl.load(y2p + offs, mask=mask).to(cdt)
     w2 = tl.load(w2p + offs, mask=mask).to(cdt)
     h2 = tl.load(h2p + offs, mask=mask).to(cdt)
-    if FP64:
-        eps = tl.full([], EPS, tl.float64)
-    else:  # as eager's clamp sees it: rounded to the input dtype
-        eps = tl.full([], EPS, tl.float32).to(x1p.dtype.element_ty).to(tl.float32)
+    eps = _scalar(eps_hi, eps_lo, FP64)
+    if not FP64:  # as eager's clamp sees it: rounded to the input dtype
+        eps = eps.to(x1p.dtype.element_ty).to(tl.float32)
     # the forward, keeping what the backward needs
     right1 = x1 + w1
     right2 = x2 + w2
@@ -218,7 +228,7 @@ def _lstm_gates(igp, hgp, bihp, bhhp, rows, cols, mask, s_ig, s_hg, H,
     return i, f, g, o
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["B", "H", "s_ig", "s_hg", "s_cx"])
 def lstm_cell_forward(igp, hgp, cxp, bihp, bhhp, hyp, cyp, B, H, s_ig, s_hg, s_cx,
                       HAS_BIH: tl.constexpr, HAS_BHH: tl.constexpr, FP64: tl.constexpr,
                       BLOCK_B: tl.constexpr, BLOCK_H: tl.constexpr):
@@ -235,7 +245,7 @@ def lstm_cell_forward(igp, hgp, cxp, bihp, bhhp, hyp, cyp, B, H, s_ig, s_hg, s_c
     tl.store(cyp + out, cy.to(cyp.dtype.element_ty), mask=mask)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["B", "H", "s_ig", "s_hg", "s_cx"])
 def lstm_cell_backward(ghyp, gcyp, igp, hgp, cxp, bihp, bhhp, ggatesp, gcxp, gbiasp, B, H, s_ig, s_hg, s_cx,
                        HAS_BIH: tl.constexpr, HAS_BHH: tl.constexpr, FP64: tl.constexpr,
                        BLOCK_B: tl.constexpr, BLOCK_H: tl.constexpr):
@@ -365,14 +375,14 @@ def _load_boxes(b1p, b2p, offs, mask, cdt: tl.constexpr, BLOCK: tl.constexpr):
     return a0, a1, a2, a3, b0, b1, b2, b3
 
 
-@triton.jit
-def box_loss_forward(b1p, b2p, outp, n, EPS: tl.constexpr, EPS_ALPHA: tl.constexpr, KIND: tl.constexpr,
+@triton.jit(do_not_specialize=["n"])
+def box_loss_forward(b1p, b2p, outp, n, eps_hi, eps_lo, alpha_hi, alpha_lo, KIND: tl.constexpr,
                      FMT: tl.constexpr, FP64: tl.constexpr, BLOCK: tl.constexpr):
     """1 - GIoU (KIND 1), 1 - DIoU (2) or 1 - CIoU (3) of each pair of rows."""
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < n
     cdt = tl.float64 if FP64 else tl.float32
-    eps = tl.full([], EPS, cdt)
+    eps = _scalar(eps_hi, eps_lo, FP64)
     a0, a1, a2, a3, b0, b1, b2, b3 = _load_boxes(b1p, b2p, offs, mask, cdt, BLOCK)
     ax1, ay1, ax2, ay2, aw, ah, axc, ayc = _geometry(a0, a1, a2, a3, FMT)
     bx1, by1, bx2, by2, bw, bh, bxc, byc = _geometry(b0, b1, b2, b3, FMT)
@@ -393,19 +403,19 @@ def box_loss_forward(b1p, b2p, outp, n, EPS: tl.constexpr, EPS_ALPHA: tl.constex
         if KIND == 3:
             d = _aspect_angle(aw, ah, FP64) - _aspect_angle(bw, bh, FP64)
             v = tl.full([], ASPECT_WEIGHT, cdt) * (d * d)
-            alpha = _div(v, _guarded(1.0 - iou + v + tl.full([], EPS_ALPHA, cdt)), FP64)
+            alpha = _div(v, _guarded(1.0 - iou + v + _scalar(alpha_hi, alpha_lo, FP64)), FP64)
             value = value + alpha * v
     tl.store(outp + offs, value.to(outp.dtype.element_ty), mask=mask)
 
 
-@triton.jit
-def box_loss_backward(gp, b1p, b2p, g1p, g2p, n, EPS: tl.constexpr, EPS_ALPHA: tl.constexpr, KIND: tl.constexpr,
+@triton.jit(do_not_specialize=["n"])
+def box_loss_backward(gp, b1p, b2p, g1p, g2p, n, eps_hi, eps_lo, alpha_hi, alpha_lo, KIND: tl.constexpr,
                       FMT: tl.constexpr, FP64: tl.constexpr, BLOCK: tl.constexpr):
     """Gradients of both boxes' four numbers (box_pair_backward, loss=true)."""
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < n
     cdt = tl.float64 if FP64 else tl.float32
-    eps = tl.full([], EPS, cdt)
+    eps = _scalar(eps_hi, eps_lo, FP64)
     grad = tl.load(gp + offs, mask=mask).to(cdt)
     a0, a1, a2, a3, b0, b1, b2, b3 = _load_boxes(b1p, b2p, offs, mask, cdt, BLOCK)
     ax1, ay1, ax2, ay2, aw, ah, axc, ayc = _geometry(a0, a1, a2, a3, FMT)
@@ -488,7 +498,7 @@ def box_loss_backward(gp, b1p, b2p, g1p, g2p, n, EPS: tl.constexpr, EPS_ALPHA: t
         angle_b = _aspect_angle(bw, bh, FP64)
         d = angle_a - angle_b
         v = tl.full([], ASPECT_WEIGHT, cdt) * (d * d)
-        alpha = _div(v, _guarded(1.0 - iou + v + tl.full([], EPS_ALPHA, cdt)), FP64)
+        alpha = _div(v, _guarded(1.0 - iou + v + _scalar(alpha_hi, alpha_lo, FP64)), FP64)
         g_d = g_penalty * alpha * (tl.full([], ASPECT_WEIGHT, cdt) * (2.0 * d))
         gw_a, gh_a = _aspect_angle_backward(aw, ah, g_d, FP64)
         gw_b, gh_b = _aspect_angle_backward(bw, bh, -g_d, FP64)

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 from typing import Optional
 
+import math
+
+import numpy as np
 import torch
 import triton
 from torch import Tensor
@@ -23,6 +26,13 @@ from torchops.triton import devices, kernels
 BLOCK = 1024  # elements per program of the elementwise kernels
 BOX_BLOCK = 256  # box pairs per program
 LSTM_BLOCK_B, LSTM_BLOCK_H = 32, 32  # rows x hidden units per program
+
+
+def _split(x: float) -> tuple[float, float]:
+    """x as float32 hi + lo (the kernels add them in float64; Triton passes a
+    Python float as float32)."""
+    hi = float(np.float32(x))
+    return hi, (float(np.float32(x - hi)) if math.isfinite(x) else 0.0)
 
 
 def _reduce_to(grad: Tensor, like: Tensor) -> Tensor:
@@ -47,7 +57,7 @@ def ratio_iou_op(x1: Tensor, y1: Tensor, w1: Tensor, h1: Tensor,
     n = out.numel()
     if n:
         wrap_triton(kernels.ratio_iou_forward)[(triton.cdiv(n, BLOCK),)](
-            *boxes, out, n, EPS=eps, FP64=dtype == torch.float64, BLOCK=BLOCK)
+            *boxes, out, n, *_split(eps), FP64=dtype == torch.float64, BLOCK=BLOCK)
     return out
 
 
@@ -60,7 +70,7 @@ def ratio_iou_backward_op(grad: Tensor, x1: Tensor, y1: Tensor, w1: Tensor, h1: 
     n = grad.numel()
     if n:
         wrap_triton(kernels.ratio_iou_backward)[(triton.cdiv(n, BLOCK),)](
-            grad, *boxes, *grads, n, EPS=eps, FP64=dtype == torch.float64, BLOCK=BLOCK)
+            grad, *boxes, *grads, n, *_split(eps), FP64=dtype == torch.float64, BLOCK=BLOCK)
     return grads
 
 
@@ -177,9 +187,9 @@ def _box_inputs(boxes1, boxes2):
     return rows, shape, dtype
 
 
-def _box_constants(kind: str, eps: float, fmt: str) -> dict:
+def _box_eps(kind: str, eps: float) -> tuple[float, float, float, float]:
     # complete_box_iou_loss: eps reaches only alpha; its DIoU part uses 1e-7 (as torchvision)
-    return {"EPS": 1e-7 if kind == "ciou" else eps, "EPS_ALPHA": eps, "KIND": KINDS[kind], "FMT": FORMATS[fmt]}
+    return (*_split(1e-7 if kind == "ciou" else eps), *_split(eps))
 
 
 @triton_op("torchops_triton::box_iou_loss", mutates_args=())
@@ -190,7 +200,8 @@ def box_iou_loss_op(boxes1: Tensor, boxes2: Tensor, kind: str, eps: float, fmt: 
     n = out.numel()
     if n:
         wrap_triton(kernels.box_loss_forward)[(triton.cdiv(n, BOX_BLOCK),)](
-            b1, b2, out, n, **_box_constants(kind, eps, fmt), FP64=dtype == torch.float64, BLOCK=BOX_BLOCK)
+            b1, b2, out, n, *_box_eps(kind, eps), KIND=KINDS[kind], FMT=FORMATS[fmt], FP64=dtype == torch.float64,
+            BLOCK=BOX_BLOCK)
     return out
 
 
@@ -203,7 +214,8 @@ def box_iou_loss_backward_op(grad: Tensor, boxes1: Tensor, boxes2: Tensor, kind:
     n = grad.numel()
     if n:
         wrap_triton(kernels.box_loss_backward)[(triton.cdiv(n, BOX_BLOCK),)](
-            grad, b1, b2, g1, g2, n, **_box_constants(kind, eps, fmt), FP64=dtype == torch.float64, BLOCK=BOX_BLOCK)
+            grad, b1, b2, g1, g2, n, *_box_eps(kind, eps), KIND=KINDS[kind], FMT=FORMATS[fmt],
+            FP64=dtype == torch.float64, BLOCK=BOX_BLOCK)
     return g1, g2
 
 
