@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # What runs on the GPU machine (through the device tool; logs go to $OUT).
-#   bash scripts/device_run.sh build|core|deploy|sanitizers|plug|plug-bench|bench-quick|bench ...
+#   bash scripts/device_run.sh build|core|deploy|sanitizers|plug|bench-quick|bench ...
 # build: the op library with CUDA kernels; core: the test suite but the
 # deployment routes; deploy: those (C++ example, compile, export, AOTI, ONNX);
 # sanitizers: compute-sanitizer memcheck/racecheck/initcheck over the CUDA
 # kernel tests; plug: the triton backend (conformance on CUDA, compile
 # fullgraph, export, opcheck) and the plug-in tests (after build, so that
-# check_implementation also sees native on CUDA); plug-bench: triton against
-# native, device time (issue 13's 1.10x bar); bench-quick: every GPU path of
+# check_implementation also sees native on CUDA; issue 13's triton/native bars
+# are judged by bench, which measures triton wherever it is available); bench-quick: every GPU path of
 # the benchmark (CUDA graphs, peers, box suites) at one size each, 3 repeats,
 # ~2 min; bench: the benchmark, recorded to benchmarks/results/<device-tag>/.
 # Both take BENCH_OPS (suites or groups, see python -m benchmarks.run --help; a
@@ -38,8 +38,6 @@ for step in "$@"; do
       grep -H -E "ERROR SUMMARY|RACECHECK SUMMARY|passed|failed" "$OUT"/sanitizer-*.log ;;
     plug)
       $PYTEST tests/test_triton.py tests/test_plugins.py --durations=10 2>&1 | tee "$OUT/tests-plug.log" | tail -25 || status=1 ;;
-    plug-bench)
-      $PY scripts/triton_vs_native.py 2>&1 | tee "$OUT/triton-vs-native.log" | tail -30 ;;
     bench-quick|bench)
       if [ "$step" = bench-quick ]; then
         flags="--quick --out /tmp/bench-quick"; dir=/tmp/bench-quick
