@@ -92,6 +92,20 @@ RowViews row_views(const PreparedBoxPair& p) {
   return {e1.select(-1, 0), e2.select(-1, 0), e1.stride(-1) * size, e2.stride(-1) * size};
 }
 
+std::optional<PairwiseLayout> pairwise_layout(const PreparedBoxPair& p) {
+  const auto rank = static_cast<int64_t>(p.shape.size());
+  if (rank < 2 || rank > 3) return std::nullopt;
+  auto shape = p.shape;
+  shape.push_back(4);
+  const auto e1 = p.boxes1.expand(shape), e2 = p.boxes2.expand(shape);
+  if (e1.stride(-2) != 0 || e2.stride(-3) != 0) return std::nullopt;
+  const bool batched = rank == 3;
+  return PairwiseLayout{
+      batched ? shape[0] : 1, shape[rank - 2], shape[rank - 1],
+      batched ? e1.stride(0) : 0, e1.stride(-3), e1.stride(-1),
+      batched ? e2.stride(0) : 0, e2.stride(-2), e2.stride(-1)};
+}
+
 }  // namespace detail
 
 namespace {

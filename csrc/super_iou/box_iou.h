@@ -8,6 +8,7 @@
 #include <c10/util/string_view.h>
 
 #include <array>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -83,6 +84,20 @@ struct RowViews {
   int64_t column_stride1, column_stride2;
 };
 RowViews row_views(const PreparedBoxPair& p);
+
+// The pairwise layout: boxes1 does not vary along the output's last dimension
+// and boxes2 not along the one before it (the [..., N, 1, 4] x [..., 1, M, 4]
+// views of the pairwise functions, any row and column strides), with at most
+// one leading (batch) dimension. Output element (b, i, j) is the pair
+// (boxes1 row b, i; boxes2 row b, j). Strides are in elements. The kernels
+// give it its own loop: each box is read once per tile of the output instead
+// of once per output element, and the output is written in vectors.
+struct PairwiseLayout {
+  int64_t batch, n, m;
+  int64_t batch_stride1, row_stride1, column_stride1;
+  int64_t batch_stride2, row_stride2, column_stride2;
+};
+std::optional<PairwiseLayout> pairwise_layout(const PreparedBoxPair& p);
 
 }  // namespace detail
 
