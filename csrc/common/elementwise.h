@@ -93,6 +93,18 @@ C10_HOST_DEVICE inline T atan_(T x) {
   return std::atan(x);
 }
 
+// a / b. On the GPU a zero a skips the division: IEEE division takes its
+// slow path for a zero numerator, and a zero intersection (disjoint boxes,
+// most pairs of an IoU matrix) is the common case there. Same value as a / b
+// (0 / NaN is NaN) but for the sign of a zero result.
+template <typename T>
+C10_HOST_DEVICE inline T divide_zero_fast(T a, T b) {
+#ifdef __CUDA_ARCH__
+  if (a == T(0)) return b != b ? b : T(0);
+#endif
+  return a / b;
+}
+
 // Both masks true (comparisons of scalars give bool, of vectors lane masks).
 C10_HOST_DEVICE inline bool mask_and(bool a, bool b) {
   return a && b;

@@ -156,7 +156,7 @@ C10_HOST_DEVICE inline BoxPairTerms<kind, loss, T> box_pair_terms(
   }
   t.union_area = a.w * a.h + b.w * b.h - t.inter;
   t.union_denominator = guarded(loss ? t.union_area + p.eps : t.union_area);
-  t.iou = t.inter / t.union_denominator;
+  t.iou = divide_zero_fast(t.inter, t.union_denominator);
   T penalty = zero;  // metric = iou - penalty (CIoU's alpha v comes last)
   if constexpr (kind != BoxKind::IoU) {
     t.enclose_w_raw = maximum_nan(a.x2, b.x2) - minimum_nan(a.x1, b.x1);
