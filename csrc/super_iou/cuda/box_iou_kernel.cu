@@ -10,7 +10,7 @@
 // at the column stride, and launches are split where 32-bit offsets would
 // overflow. Nothing is copied.
 // Pairwise path (the N x M functions, detail::pairwise_layout): a block
-// covers a tile of the output; each thread keeps eight consecutive boxes2 in
+// covers a tile of the output; each thread keeps four consecutive boxes2 in
 // registers, walks rows of boxes1 (one broadcast read per row and warp) and
 // writes its outputs with vector stores, so the kernel moves little more than
 // the output it writes.
@@ -96,7 +96,7 @@ __global__ void __launch_bounds__(kThreads) strided_forward_kernel(
 // each) by kThreads / kPairwiseLanes rows, every thread visiting
 // rows_per_thread rows.
 constexpr int kPairwiseLanes = 32;
-constexpr int kColumnsPerThread = 8;
+constexpr int kColumnsPerThread = 4;
 constexpr int kPairwiseRowThreads = kThreads / kPairwiseLanes;
 constexpr int kTileColumns = kPairwiseLanes * kColumnsPerThread;
 
