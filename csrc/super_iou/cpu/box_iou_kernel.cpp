@@ -22,11 +22,10 @@
 #include <ATen/OpMathType.h>
 #include <ATen/cpu/vec/vec.h>
 
-#include <ATen/Parallel.h>
-
 #include <algorithm>
 #include <vector>
 
+#include "common/parallel.h"
 #include "super_iou/box_iou.h"
 
 namespace torchops {
@@ -182,7 +181,7 @@ void box_pairwise_loop(const at::Tensor& out, const detail::PreparedBoxPair& p, 
     // boxes2 as columns, [batches2][4][m]: one batch where boxes2's is broadcast
     const int64_t batches2 = l.batch_stride2 == 0 ? 1 : l.batch;
     std::vector<opmath_t> columns(batches2 * 4 * m);
-    at::parallel_for(0, batches2 * m, kPairwiseGrainSize / 4, [&](int64_t begin, int64_t end) {
+    parallel_for(0, batches2 * m, kPairwiseGrainSize / 4, [&](int64_t begin, int64_t end) {
       for (int64_t k = begin; k < end; ++k) {
         const int64_t b = k / m, j = k % m;
         const scalar_t* box = boxes2 + b * l.batch_stride2 + j * l.row_stride2;
@@ -196,7 +195,7 @@ void box_pairwise_loop(const at::Tensor& out, const detail::PreparedBoxPair& p, 
     const int64_t block = std::min(m, kPairwiseBlock);
     const int64_t blocks = (m + block - 1) / block;
     const int64_t grain_elements = kBoxOps[I].kind == BoxKind::CIoU ? kGrainSize : kPairwiseGrainSize;
-    at::parallel_for(0, l.batch * n * blocks, std::max<int64_t>(1, grain_elements / block), [&](int64_t begin, int64_t end) {
+    parallel_for(0, l.batch * n * blocks, std::max<int64_t>(1, grain_elements / block), [&](int64_t begin, int64_t end) {
       for (int64_t task = begin; task < end; ++task) {
         const int64_t row = task / blocks;  // b * n + i
         const int64_t b = row / n, i = row % n;
