@@ -6,13 +6,8 @@
 // chunk gathers Vectorized::size() boxes into column registers (any row and
 // column strides, broadcast included: nothing is copied beforehand), runs the
 // formula of box_iou_math.h on vectors, and stores the result; the last
-// boxes of a chunk run the same formula on scalars.
-//
-// Pairwise layout ([..., N, 1, 4] x [..., 1, M, 4], detail::pairwise_layout):
-// its own forward loop. boxes2 is converted once into four contiguous columns
-// (opmath type), each box of boxes1 is broadcast into vectors, and an output
-// row is computed with contiguous loads and stores, the same formula on vectors
-// (scalars for the last M % Vectorized::size() columns).
+// boxes of a chunk run the same formula on scalars. Forwards over the
+// pairwise layout have their own loop, in cpu/box_pairwise_kernel.cpp.
 //
 // Compiled once per CPU capability (torchops/_build.py); the entry points,
 // checks and registration are in super_iou/box_iou_cpu.cpp, built for any x86-64.
@@ -22,10 +17,6 @@
 #include <ATen/OpMathType.h>
 #include <ATen/cpu/vec/vec.h>
 
-#include <algorithm>
-#include <vector>
-
-#include "common/parallel.h"
 #include "super_iou/box_iou.h"
 
 namespace torchops {
@@ -34,13 +25,6 @@ namespace {
 
 // Transcendental-heavy (CIoU's atan): fewer elements per thread than ATen's default.
 constexpr int64_t kGrainSize = 4096;
-
-// Pairwise layout: output elements per task (with the row views' kGrainSize for
-// CIoU, whose elements cost several times more), and the longest stretch of one
-// output row a task takes (a multiple of every vector width), so that a single
-// long row (N = 1) still spreads over threads.
-constexpr int64_t kPairwiseGrainSize = 32768;
-constexpr int64_t kPairwiseBlock = 4096;
 
 template <typename scalar_t>
 struct BoxColumns {
@@ -164,65 +148,6 @@ void box_op_backward_loop(at::TensorIteratorBase& iter, const BoxLoopArgs& args)
   });
 }
 
-template <size_t I>
-void box_pairwise_loop(const at::Tensor& out, const detail::PreparedBoxPair& p, const detail::PairwiseLayout& l) {
-  constexpr BoxOpDecl decl = kBoxOps[I];
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, p.boxes1.scalar_type(), decl.name, [&] {
-    using opmath_t = at::opmath_type<scalar_t>;
-    using Vec = at::vec::Vectorized<opmath_t>;
-    constexpr int64_t kLanes = Vec::size();
-    const BoxParams<opmath_t> params{p.format, static_cast<opmath_t>(p.eps), static_cast<opmath_t>(p.eps_alpha)};
-    const BoxParams<Vec> vparams{p.format, Vec(params.eps), Vec(params.eps_alpha)};
-    const scalar_t* boxes1 = p.boxes1.const_data_ptr<scalar_t>();
-    const scalar_t* boxes2 = p.boxes2.const_data_ptr<scalar_t>();
-    opmath_t* output = out.data_ptr<opmath_t>();
-    const int64_t n = l.n, m = l.m;
-
-    // boxes2 as columns, [batches2][4][m]: one batch where boxes2's is broadcast
-    const int64_t batches2 = l.batch_stride2 == 0 ? 1 : l.batch;
-    std::vector<opmath_t> columns(batches2 * 4 * m);
-    parallel_for(0, batches2 * m, kPairwiseGrainSize / 4, [&](int64_t begin, int64_t end) {
-      for (int64_t k = begin; k < end; ++k) {
-        const int64_t b = k / m, j = k % m;
-        const scalar_t* box = boxes2 + b * l.batch_stride2 + j * l.row_stride2;
-        for (int c = 0; c < 4; ++c) {
-          columns[(b * 4 + c) * m + j] = static_cast<opmath_t>(box[c * l.column_stride2]);
-        }
-      }
-    });
-
-    // tasks: stretches of `block` columns of one output row
-    const int64_t block = std::min(m, kPairwiseBlock);
-    const int64_t blocks = (m + block - 1) / block;
-    const int64_t grain_elements = kBoxOps[I].kind == BoxKind::CIoU ? kGrainSize : kPairwiseGrainSize;
-    parallel_for(0, l.batch * n * blocks, std::max<int64_t>(1, grain_elements / block), [&](int64_t begin, int64_t end) {
-      for (int64_t task = begin; task < end; ++task) {
-        const int64_t row = task / blocks;  // b * n + i
-        const int64_t b = row / n, i = row % n;
-        const int64_t j_end = std::min(m, (task % blocks + 1) * block);
-        const scalar_t* box = boxes1 + b * l.batch_stride1 + i * l.row_stride1;
-        Box4<opmath_t> a;
-        for (int c = 0; c < 4; ++c) {
-          a.v[c] = static_cast<opmath_t>(box[c * l.column_stride1]);
-        }
-        const Box4<Vec> va{{Vec(a.v[0]), Vec(a.v[1]), Vec(a.v[2]), Vec(a.v[3])}};
-        const opmath_t* col = columns.data() + (batches2 == 1 ? 0 : b) * 4 * m;
-        opmath_t* out_row = output + row * m;
-        int64_t j = (task % blocks) * block;
-        for (; j + kLanes <= j_end; j += kLanes) {
-          const Box4<Vec> vb{{Vec::loadu(col + j), Vec::loadu(col + m + j), Vec::loadu(col + 2 * m + j),
-                              Vec::loadu(col + 3 * m + j)}};
-          box_pair_value<kBoxOps[I].kind, kBoxOps[I].loss>(va, vb, vparams).store(out_row + j);
-        }
-        for (; j < j_end; ++j) {
-          const Box4<opmath_t> sb{{col[j], col[m + j], col[2 * m + j], col[3 * m + j]}};
-          out_row[j] = box_pair_value<kBoxOps[I].kind, kBoxOps[I].loss>(a, sb, params);
-        }
-      }
-    });
-  });
-}
-
 // The loop of op kBoxOps[op].
 void box_op_kernel(at::TensorIteratorBase& iter, size_t op, const BoxLoopArgs& args) {
   for_each_box_op([&](auto index) {
@@ -240,15 +165,6 @@ void box_op_backward_kernel(at::TensorIteratorBase& iter, size_t op, const BoxLo
   });
 }
 
-void box_pairwise_kernel(
-    const at::Tensor& out, const detail::PreparedBoxPair& p, const detail::PairwiseLayout& layout, size_t op) {
-  for_each_box_op([&](auto index) {
-    if (decltype(index)::value == op) {
-      box_pairwise_loop<decltype(index)::value>(out, p, layout);
-    }
-  });
-}
-
 }  // namespace
 }  // namespace CPU_CAPABILITY
 }  // namespace torchops
@@ -258,5 +174,4 @@ namespace at::native {
 // AVX-512 slot empty (that CPU then runs the AVX2 copy); ours are faster there.
 ALSO_REGISTER_AVX512_DISPATCH(torchops_box_op_stub, &torchops::box_op_kernel)
 ALSO_REGISTER_AVX512_DISPATCH(torchops_box_op_backward_stub, &torchops::box_op_backward_kernel)
-ALSO_REGISTER_AVX512_DISPATCH(torchops_box_pairwise_stub, &torchops::box_pairwise_kernel)
 }  // namespace at::native
