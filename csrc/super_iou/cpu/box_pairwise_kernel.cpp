@@ -2,12 +2,13 @@
 // [..., 1, M, 4], detail::pairwise_layout: the N x M functions' views), every
 // op declared in box_iou.h.
 //
-// boxes2 is converted once into four contiguous columns in the opmath type;
-// each box of boxes1 is broadcast into vectors, and its output row is computed
-// with contiguous loads from the columns and contiguous stores, the formula of
+// The geometry of boxes2 (box_geometry: corners, size, centre) is computed once,
+// into eight contiguous columns in the opmath type; each box of boxes1 has its
+// geometry broadcast into vectors, and its output row is computed with
+// contiguous loads from the columns and contiguous stores, the formula of
 // box_iou_math.h on vectors (on scalars for the last M % Vectorized::size()
-// columns). Each box is read once per row instead of once per output element,
-// as the row-view loops of cpu/box_iou_kernel.cpp do.
+// columns). Each box is read and converted once, not once per output element
+// as in the row-view loops of cpu/box_iou_kernel.cpp.
 //
 // Its own file, compiled once per CPU capability like box_iou_kernel.cpp: added
 // there, the larger unit made GCC stop inlining ATen's inline helpers of the
@@ -49,17 +50,26 @@ void box_pairwise_loop(const at::Tensor& out, const detail::PreparedBoxPair& p, 
     const scalar_t* boxes2 = p.boxes2.const_data_ptr<scalar_t>();
     opmath_t* output = out.data_ptr<opmath_t>();
     const int64_t n = l.n, m = l.m;
+    constexpr int64_t kColumns = 8;  // the numbers of a BoxGeometry
+    const auto load_box = [](const scalar_t* box, int64_t column_stride) {
+      Box4<opmath_t> v;
+      for (int c = 0; c < 4; ++c) {
+        v.v[c] = static_cast<opmath_t>(box[c * column_stride]);
+      }
+      return v;
+    };
 
-    // boxes2 as columns, [batches2][4][m]: one batch where boxes2's is broadcast
+    // The geometry of boxes2 (box_geometry: corners, size, centre) as columns,
+    // [batches2][kColumns][m], one batch where boxes2's is broadcast.
     const int64_t batches2 = l.batch_stride2 == 0 ? 1 : l.batch;
-    const std::unique_ptr<opmath_t[]> columns(new opmath_t[batches2 * 4 * m]);
-    parallel_for(0, batches2 * m, kGrainSize / 4, [&](int64_t begin, int64_t end) {
+    const std::unique_ptr<opmath_t[]> columns(new opmath_t[batches2 * kColumns * m]);
+    parallel_for(0, batches2 * m, kGrainSize / kColumns, [&](int64_t begin, int64_t end) {
       for (int64_t k = begin; k < end; ++k) {
         const int64_t b = k / m, j = k % m;
-        const scalar_t* box = boxes2 + b * l.batch_stride2 + j * l.row_stride2;
-        for (int c = 0; c < 4; ++c) {
-          columns[(b * 4 + c) * m + j] = static_cast<opmath_t>(box[c * l.column_stride2]);
-        }
+        const auto g = box_geometry(p.format, load_box(boxes2 + b * l.batch_stride2 + j * l.row_stride2, l.column_stride2));
+        opmath_t* col = columns.get() + b * kColumns * m + j;
+        col[0] = g.x1, col[m] = g.y1, col[2 * m] = g.x2, col[3 * m] = g.y2;
+        col[4 * m] = g.w, col[5 * m] = g.h, col[6 * m] = g.xc, col[7 * m] = g.yc;
       }
     });
 
@@ -72,22 +82,21 @@ void box_pairwise_loop(const at::Tensor& out, const detail::PreparedBoxPair& p, 
         const int64_t row = task / blocks;  // b * n + i
         const int64_t b = row / n, i = row % n;
         const int64_t j_end = std::min(m, (task % blocks + 1) * block);
-        const scalar_t* box = boxes1 + b * l.batch_stride1 + i * l.row_stride1;
-        Box4<opmath_t> a;
-        for (int c = 0; c < 4; ++c) {
-          a.v[c] = static_cast<opmath_t>(box[c * l.column_stride1]);
-        }
-        const Box4<Vec> va{{Vec(a.v[0]), Vec(a.v[1]), Vec(a.v[2]), Vec(a.v[3])}};
-        const opmath_t* col = columns.get() + (batches2 == 1 ? 0 : b) * 4 * m;
+        const auto a = box_geometry(p.format, load_box(boxes1 + b * l.batch_stride1 + i * l.row_stride1, l.column_stride1));
+        const BoxGeometry<Vec> va{Vec(a.x1), Vec(a.y1), Vec(a.x2), Vec(a.y2), Vec(a.w), Vec(a.h), Vec(a.xc), Vec(a.yc)};
+        const opmath_t* col = columns.get() + (batches2 == 1 ? 0 : b) * kColumns * m;
         opmath_t* out_row = output + row * m;
         int64_t j = (task % blocks) * block;
         for (; j + kLanes <= j_end; j += kLanes) {
-          const Box4<Vec> vb{{Vec::loadu(col + j), Vec::loadu(col + m + j), Vec::loadu(col + 2 * m + j),
-                              Vec::loadu(col + 3 * m + j)}};
+          const BoxGeometry<Vec> vb{Vec::loadu(col + j), Vec::loadu(col + m + j), Vec::loadu(col + 2 * m + j),
+                                    Vec::loadu(col + 3 * m + j), Vec::loadu(col + 4 * m + j),
+                                    Vec::loadu(col + 5 * m + j), Vec::loadu(col + 6 * m + j),
+                                    Vec::loadu(col + 7 * m + j)};
           box_pair_value<kBoxOps[I].kind, kBoxOps[I].loss>(va, vb, vparams).store(out_row + j);
         }
         for (; j < j_end; ++j) {
-          const Box4<opmath_t> sb{{col[j], col[m + j], col[2 * m + j], col[3 * m + j]}};
+          const BoxGeometry<opmath_t> sb{col[j], col[m + j], col[2 * m + j], col[3 * m + j],
+                                         col[4 * m + j], col[5 * m + j], col[6 * m + j], col[7 * m + j]};
           out_row[j] = box_pair_value<kBoxOps[I].kind, kBoxOps[I].loss>(a, sb, params);
         }
       }
