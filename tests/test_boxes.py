@@ -216,6 +216,99 @@ def test_double_backward_is_a_clear_error():
         g.sum().backward()
 
 
+# --- the CPU's pairwise loop ----------------------------------------------------------------
+# [..., N, 1, 4] x [..., 1, M, 4] (the pairwise functions' views, and the same
+# views given to a loss) have their own CPU forward loop; every other layout
+# takes the row views. Both are compared with eager, and with each other.
+
+PAIRWISE_SHAPES = [  # (boxes1, boxes2): M around every vector width (4, 8, 16 lanes)
+    ((5, 4), (37, 4)), ((3, 4), (1, 4)), ((1, 4), (3, 4)), ((1, 4), (1, 4)), ((7, 4), (16, 4)),
+    ((7, 4), (8, 4)), ((2, 4), (65, 4)), ((2, 5, 4), (2, 19, 4)), ((1, 5, 4), (3, 19, 4)),
+    ((3, 5, 4), (1, 19, 4)), ((0, 4), (9, 4)), ((9, 4), (0, 4)), ((2, 0, 4), (2, 5, 4)),
+]
+PAIRWISE_LAYOUTS = ("contiguous", "rows of 85", "column-major", "one box expanded")
+
+
+def pairwise_boxes(shape, fmt, layout, dtype, gen):
+    """Boxes of `shape` in `fmt` and `layout`: random ones, SPECIAL_BOXES and NaN/inf numbers among them."""
+    b = valid_boxes(shape[:-1], generator=gen)
+    rows = b.view(-1, 4)
+    for k in range(min(len(rows), len(SPECIAL_BOXES))):
+        rows[int(torch.randint(0, len(rows), (), generator=gen))] = torch.tensor(SPECIAL_BOXES[k], dtype=b.dtype)
+    for value in (float("nan"), float("inf"), -float("inf")) if len(rows) > 2 else ():
+        rows.view(-1)[int(torch.randint(0, rows.numel(), (), generator=gen))] = value
+    b = in_format(b, fmt).to(dtype)
+    if layout == "rows of 85":
+        wide = torch.full((*shape[:-1], 85), float("nan"), dtype=dtype)
+        wide[..., 3:7] = b
+        return wide[..., 3:7]
+    if layout == "column-major":
+        return b.transpose(-1, -2).contiguous().transpose(-1, -2)
+    if layout == "one box expanded" and shape[-2] > 0:  # row stride 0
+        return b[..., :1, :].expand(shape)
+    return b
+
+
+def pairwise_call(name, b1, b2, backend, fmt):
+    if name in PAIRWISE:
+        return call(name, b1, b2, backend, fmt)
+    return call(name, b1.unsqueeze(-2), b2.unsqueeze(-3), backend, fmt)  # a loss over the same views
+
+
+def row_view_path(name, b1, b2, fmt):
+    """The native op over materialized [..., N, M, 4] copies of the views: a
+    layout the pairwise loop does not take."""
+    op = box_module.BOX_OPS[box_module._OP_OF[name]]
+    a, b = b1.unsqueeze(-2), b2.unsqueeze(-3)
+    shape = torch.broadcast_shapes(a.shape, b.shape)
+    eps = 1e-7 if name in LOSSES or name in ("distance_box_iou", "complete_box_iou") else 0.0
+    return getattr(torch.ops.super_iou, op.name)(a.expand(shape).contiguous(), b.expand(shape).contiguous(), eps, fmt)
+
+
+def assert_pairwise_matches(name, b1, b2, fmt, where):
+    got = pairwise_call(name, b1, b2, "native", fmt)
+    assert_same_values(got, pairwise_call(name, b1, b2, "eager", fmt), b1.dtype, where + " vs eager")
+    rows = row_view_path(name, b1, b2, fmt)
+    if "complete" in name:  # atan: vector and scalar code differ in the last bits, at other columns in the two loops
+        assert_same_values(got, rows, b1.dtype, where + " vs row views")
+    else:  # the same operations in both loops
+        torch.testing.assert_close(got, rows, rtol=0, atol=0, equal_nan=True, msg=where + " vs row views")
+
+
+@pytest.mark.parametrize("name", PAIRWISE + LOSSES)
+@pytest.mark.parametrize("fmt", box_module.FORMATS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("layout", PAIRWISE_LAYOUTS)
+def test_pairwise_loop_agrees_with_eager_and_row_views(name, fmt, dtype, layout):
+    gen = torch.Generator().manual_seed(3)
+    for shape1, shape2 in PAIRWISE_SHAPES:
+        b1 = pairwise_boxes(shape1, fmt, layout, dtype, gen)
+        b2 = pairwise_boxes(shape2, fmt, layout, dtype, gen)
+        assert_pairwise_matches(name, b1, b2, fmt, f"{name} {fmt} {dtype} {layout} {shape1} x {shape2}")
+
+
+@pytest.mark.parametrize("name", PAIRWISE)
+def test_pairwise_loop_threads(name):
+    """Outputs large enough to be split over threads (by rows, by stretches of
+    one long row, over many batches): right with 1 and 2 threads, and the same
+    bits with both."""
+    gen = torch.Generator().manual_seed(5)
+    before = torch.get_num_threads()
+    try:
+        for shape1, shape2 in [((300, 4), (301, 4)), ((3, 4), (20001, 4)), ((1, 4), (9000, 4)),
+                               ((40, 7, 4), (40, 9, 4)), ((1, 70, 4), (6, 500, 4))]:
+            b1 = pairwise_boxes(shape1, "xyxy", "contiguous", torch.float32, gen)
+            b2 = pairwise_boxes(shape2, "xyxy", "rows of 85", torch.float32, gen)
+            outs = []
+            for threads in (1, 2):
+                torch.set_num_threads(threads)
+                assert_pairwise_matches(name, b1, b2, "xyxy", f"{name} {threads} threads {shape1} x {shape2}")
+                outs.append(pairwise_call(name, b1, b2, "native", "xyxy"))
+            torch.testing.assert_close(outs[1], outs[0], rtol=0, atol=0, equal_nan=True)
+    finally:
+        torch.set_num_threads(before)
+
+
 # --- deployment routes --------------------------------------------------------------------
 
 class Matcher(torch.nn.Module):

@@ -1,6 +1,9 @@
 // The CPU entry points of the box IoU family: checks, outputs and the
 // TensorIterator over row views; the loops run through the stubs of
-// cpu/box_iou_kernel.h, at the CPU capability ATen runs at.
+// cpu/box_iou_kernel.h, at the CPU capability ATen runs at. A forward over the
+// pairwise layout (the N x M functions' views, detail::pairwise_layout) skips
+// TensorIterator for its own stub, which reads each box once per output row
+// and stores the row in vectors; backwards take the row views for any shape.
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
@@ -12,6 +15,7 @@
 namespace at::native {
 DEFINE_DISPATCH(torchops_box_op_stub);
 DEFINE_DISPATCH(torchops_box_op_backward_stub);
+DEFINE_DISPATCH(torchops_box_pairwise_stub);
 }  // namespace at::native
 
 namespace torchops {
@@ -27,6 +31,10 @@ at::Tensor box_op_cpu(const at::Tensor& boxes1, const at::Tensor& boxes2, double
   const auto p = detail::prepare_box_pair(decl.name, decl, boxes1, boxes2, fmt, eps);
   auto out = at::empty(p.shape, p.boxes1.options().dtype(p.out_dtype));
   if (out.numel() == 0) {
+    return out;
+  }
+  if (const auto layout = detail::pairwise_layout(p)) {
+    at::native::torchops_box_pairwise_stub(at::kCPU, out, p, *layout, I);
     return out;
   }
   const auto rows = detail::row_views(p);

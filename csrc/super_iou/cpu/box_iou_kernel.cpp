@@ -6,7 +6,8 @@
 // chunk gathers Vectorized::size() boxes into column registers (any row and
 // column strides, broadcast included: nothing is copied beforehand), runs the
 // formula of box_iou_math.h on vectors, and stores the result; the last
-// boxes of a chunk run the same formula on scalars.
+// boxes of a chunk run the same formula on scalars. Forwards over the
+// pairwise layout have their own loop, in cpu/box_pairwise_kernel.cpp.
 //
 // Compiled once per CPU capability (torchops/_build.py); the entry points,
 // checks and registration are in super_iou/box_iou_cpu.cpp, built for any x86-64.

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "super_iou/box_iou.h"
 #include "super_iou/box_iou_math.h"
 
 namespace torchops {
@@ -33,5 +34,13 @@ namespace at::native {
 using torchops_box_op_fn = void (*)(at::TensorIteratorBase& iter, size_t op, const torchops::BoxLoopArgs& args);
 DECLARE_DISPATCH(torchops_box_op_fn, torchops_box_op_stub)
 DECLARE_DISPATCH(torchops_box_op_fn, torchops_box_op_backward_stub)
+
+// The forward of op kBoxOps[op] over the pairwise layout (see
+// detail::pairwise_layout): out is a contiguous [batch, n, m] tensor of the
+// output dtype; p.boxes1 and p.boxes2 are read at the layout's strides.
+using torchops_box_pairwise_fn = void (*)(
+    const at::Tensor& out, const torchops::detail::PreparedBoxPair& p, const torchops::detail::PairwiseLayout& layout,
+    size_t op);
+DECLARE_DISPATCH(torchops_box_pairwise_fn, torchops_box_pairwise_stub)
 
 }  // namespace at::native
