@@ -13,6 +13,7 @@
 #include <cmath>
 #include <string>
 
+#include "common/autograd.h"
 #include "common/checks.h"
 
 namespace torchops {
@@ -133,23 +134,30 @@ const c10::TypedOperatorHandle<BackwardSignature>& backward_op() {
   return op;
 }
 
+// The formats' names, indexed by BoxFormat: the autograd context keeps the
+// index (no string per call) and the backward passes the name back.
+constexpr std::array<const char*, 3> kFormatNames = {"xyxy", "xywh", "cxcywh"};
+
 template <size_t I>
 class BoxPairFunction : public torch::autograd::Function<BoxPairFunction<I>> {
  public:
   static at::Tensor forward(
       AutogradContext* ctx, const at::Tensor& boxes1, const at::Tensor& boxes2, double eps, c10::string_view fmt) {
     at::AutoDispatchBelowADInplaceOrView guard;
-    ctx->saved_data["fmt"] = std::string(fmt);
+    auto out = forward_op<I>().call(boxes1, boxes2, eps, fmt);
+    // (after the op: it has rejected a bad fmt with its own message)
+    ctx->saved_data["fmt"] = static_cast<int64_t>(detail::parse_format(kBoxOps[I].name, fmt));
     ctx->saved_data["eps"] = eps;
     ctx->save_for_backward({boxes1, boxes2});
-    return forward_op<I>().call(boxes1, boxes2, eps, fmt);
+    return out;
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
     const auto saved = ctx->get_saved_variables();
-    const auto fmt = ctx->saved_data["fmt"].toStringRef();
+    const c10::string_view fmt = kFormatNames[ctx->saved_data["fmt"].toInt()];
+    const double eps = ctx->saved_data["eps"].toDouble();
     auto [grad1, grad2] =
-        backward_op<I>().call(grad_outputs[0], saved[0], saved[1], ctx->saved_data["eps"].toDouble(), fmt);
+        call_backward_op([&] { return backward_op<I>().call(grad_outputs[0], saved[0], saved[1], eps, fmt); });
     // a broadcast input gets the sum of its gradient over the broadcast dims
     if (grad1.sizes() != saved[0].sizes()) grad1 = at::sum_to(grad1, saved[0].sizes());
     if (grad2.sizes() != saved[1].sizes()) grad2 = at::sum_to(grad2, saved[1].sizes());
@@ -158,6 +166,7 @@ class BoxPairFunction : public torch::autograd::Function<BoxPairFunction<I>> {
 };
 
 // The backward op is not differentiable: double backward is a clear error.
+// (Plain backward passes skip this kernel: see call_backward_op.)
 template <size_t I>
 class BoxPairBackwardFunction : public torch::autograd::Function<BoxPairBackwardFunction<I>> {
  public:
