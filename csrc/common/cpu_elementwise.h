@@ -8,7 +8,6 @@
 // are contiguous or broadcast (stride 0) run the vector code; any other stride
 // runs the scalar code, so strided inputs are never copied.
 #include <ATen/OpMathType.h>
-#include <ATen/Parallel.h>
 #include <ATen/TensorIterator.h>
 #include <ATen/cpu/vec/functional.h>
 #include <ATen/cpu/vec/vec.h>
@@ -127,28 +126,17 @@ void elementwise_kernel(
       grain_size);
 }
 
-// The same loop over operands that are all contiguous with `n` elements, for
-// entry points that skip TensorIterator where every operand has one shape and
-// layout (building one costs more than the loop at small sizes). It splits
-// the elements over threads as TensorIterator splits such a 1-d loop.
+// The same loop over operands that are all contiguous with `n` elements, on
+// this thread, for entry points that skip TensorIterator where every operand
+// has one shape and layout (building one costs more than the loop at small
+// sizes). Only where TensorIterator would not thread the loop either (see
+// serial_without_iterator): at::parallel_for, compiled in this library
+// (without OpenMP), would run serially.
 template <typename scalar_t, size_t NOut, size_t NIn, typename Op>
-void elementwise_kernel_contiguous(
-    char* const* data, int64_t n, const Op& op, int64_t grain_size = at::internal::GRAIN_SIZE) {
-  constexpr int64_t kSize = sizeof(scalar_t);
+void elementwise_kernel_contiguous(char* const* data, int64_t n, const Op& op) {
   std::array<int64_t, NOut + NIn> strides;
-  strides.fill(kSize);
-  const auto chunk = [&](int64_t begin, int64_t end) {
-    std::array<char*, NOut + NIn> ptrs;
-    for (size_t k = 0; k < NOut + NIn; ++k) {
-      ptrs[k] = data[k] + begin * kSize;
-    }
-    elementwise_chunk<scalar_t, NOut, NIn>(ptrs.data(), strides.data(), end - begin, op);
-  };
-  if (n < grain_size || at::get_num_threads() == 1) {
-    chunk(0, n);  // as TensorIterator::for_each: no parallel region for one chunk
-  } else {
-    at::parallel_for(0, n, grain_size, chunk);
-  }
+  strides.fill(sizeof(scalar_t));
+  elementwise_chunk<scalar_t, NOut, NIn>(const_cast<char**>(data), strides.data(), n, op);
 }
 
 }  // namespace cpu

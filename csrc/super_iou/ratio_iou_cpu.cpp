@@ -7,6 +7,7 @@
 #include <array>
 
 #include "common/checks.h"
+#include "common/cpu_entry.h"
 #include "super_iou/cpu/ratio_iou_kernel.h"
 #include "super_iou/ratio_iou.h"
 
@@ -21,9 +22,10 @@ namespace torchops {
 namespace {
 
 // Where every operand is contiguous with the output's sizes (the usual call:
-// same-shape inputs), the loops run over plain pointers: no TensorIterator,
-// whose set-up costs more than the loop at small sizes. Anything else
-// (broadcasting, strides) goes through TensorIterator.
+// same-shape inputs) and the loop runs on one thread anyway, it runs over
+// plain pointers: no TensorIterator, whose set-up costs more than the loop at
+// small sizes. Anything else (broadcasting, strides, threads) goes through
+// TensorIterator.
 template <typename... Tensors>
 std::array<char*, sizeof...(Tensors)> data_pointers(const Tensors&... tensors) {
   // inputs are only read; the loops take one pointer type for all operands
@@ -37,7 +39,7 @@ at::Tensor ratio_iou_cpu(
   const auto prepared = detail::prepare_boxes("ratio_iou", {x1, y1, w1, h1, x2, y2, w2, h2}, eps);
   // Always a contiguous output (the fake kernel promises that layout).
   auto out = at::empty(prepared.shape, prepared.boxes[0].options());
-  if (all_contiguous_with_sizes(prepared.boxes, prepared.shape)) {
+  if (serial_without_iterator(out.numel()) && all_contiguous_with_sizes(prepared.boxes, prepared.shape)) {
     const auto& b = prepared.boxes;
     const auto data = data_pointers(out, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]);
     at::native::torchops_ratio_iou_contiguous_stub(at::kCPU, data.data(), out.numel(), out.scalar_type(), eps);
@@ -67,7 +69,7 @@ std::vector<at::Tensor> ratio_iou_backward_cpu(
     grads.push_back(at::empty(prepared.shape, prepared.boxes[0].options()));
   }
   const auto grad_in = grad.to(dtype);
-  if (all_contiguous_with_sizes({grad_in}, prepared.shape) &&
+  if (serial_without_iterator(grad_in.numel()) && all_contiguous_with_sizes({grad_in}, prepared.shape) &&
       all_contiguous_with_sizes(prepared.boxes, prepared.shape)) {
     const auto& g = grads;
     const auto& b = prepared.boxes;

@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
+#include "common/cpu_entry.h"
 #include "super_lstm/cpu/lstm_cell_kernel.h"
 #include "super_lstm/lstm_cell.h"
 
@@ -20,9 +21,9 @@ namespace {
 void add_gates(at::TensorIteratorConfig& config, const at::Tensor& gates, int64_t hidden, bool output) {
   for (int k = 0; k < 4; ++k) {
     if (output) {
-      config.add_owned_output(gates.narrow(-1, k * hidden, hidden));
+      config.add_owned_output(raw_narrow(gates, -1, k * hidden, hidden));
     } else {
-      config.add_owned_const_input(gates.narrow(-1, k * hidden, hidden));
+      config.add_owned_const_input(raw_narrow(gates, -1, k * hidden, hidden));
     }
   }
 }
