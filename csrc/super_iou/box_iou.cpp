@@ -15,6 +15,7 @@
 
 #include "common/autograd.h"
 #include "common/checks.h"
+#include "common/raw_views.h"
 
 namespace torchops {
 namespace detail {
@@ -85,26 +86,37 @@ PreparedBoxPair prepare_box_pair_backward(
   return p;
 }
 
-RowViews row_views(const PreparedBoxPair& p) {
-  auto shape = p.shape;
+namespace {
+
+// The strides of `boxes` expanded to the broadcast shape plus its last
+// dimension of 4 (what boxes.expand(shape).strides() are, without making it).
+at::DimVector expanded_strides(const at::Tensor& boxes, std::vector<int64_t> shape) {
   shape.push_back(4);
-  const auto e1 = p.boxes1.expand(shape), e2 = p.boxes2.expand(shape);
-  const auto size = static_cast<int64_t>(e1.element_size());
-  return {e1.select(-1, 0), e2.select(-1, 0), e1.stride(-1) * size, e2.stride(-1) * size};
+  return at::inferExpandGeometry_dimvector(boxes.sizes(), boxes.strides(), shape).strides;
+}
+
+}  // namespace
+
+RowViews row_views(const PreparedBoxPair& p) {
+  const auto strides1 = expanded_strides(p.boxes1, p.shape), strides2 = expanded_strides(p.boxes2, p.shape);
+  const auto rows = [&](const at::Tensor& boxes, const at::DimVector& strides) {
+    return raw_view(boxes, p.shape, at::IntArrayRef(strides).slice(0, p.shape.size()), boxes.storage_offset());
+  };
+  const auto size = static_cast<int64_t>(p.boxes1.element_size());
+  return {rows(p.boxes1, strides1), rows(p.boxes2, strides2), strides1.back() * size, strides2.back() * size};
 }
 
 std::optional<PairwiseLayout> pairwise_layout(const PreparedBoxPair& p) {
   const auto rank = static_cast<int64_t>(p.shape.size());
   if (rank < 2 || rank > 3) return std::nullopt;
-  auto shape = p.shape;
-  shape.push_back(4);
-  const auto e1 = p.boxes1.expand(shape), e2 = p.boxes2.expand(shape);
-  if (e1.stride(-2) != 0 || e2.stride(-3) != 0) return std::nullopt;
+  const auto s1 = expanded_strides(p.boxes1, p.shape), s2 = expanded_strides(p.boxes2, p.shape);
+  // (s1, s2: [..., N, M, 4] strides; index rank is the box's 4 numbers)
+  if (s1[rank - 1] != 0 || s2[rank - 2] != 0) return std::nullopt;
   const bool batched = rank == 3;
   return PairwiseLayout{
-      batched ? shape[0] : 1, shape[rank - 2], shape[rank - 1],
-      batched ? e1.stride(0) : 0, e1.stride(-3), e1.stride(-1),
-      batched ? e2.stride(0) : 0, e2.stride(-2), e2.stride(-1)};
+      batched ? p.shape[0] : 1, p.shape[rank - 2], p.shape[rank - 1],
+      batched ? s1[0] : 0, s1[rank - 2], s1[rank],
+      batched ? s2[0] : 0, s2[rank - 1], s2[rank]};
 }
 
 }  // namespace detail

@@ -5,7 +5,7 @@
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
-#include "common/cpu_entry.h"
+#include "common/raw_views.h"
 #include "super_lstm/cpu/lstm_cell_kernel.h"
 #include "super_lstm/lstm_cell.h"
 
