@@ -168,8 +168,8 @@ def test_shapes_and_dtypes(backend, device):
     torch.testing.assert_close(ops.box_iou(ints, ints, backend=backend)[0, 1], torch.tensor(1 / 7, device=device))
 
 
-def test_paired_equals_the_diagonal_of_pairwise():
-    b1, b2 = valid_boxes((20,)), valid_boxes((20,))
+def test_paired_equals_the_diagonal_of_pairwise(device):
+    b1, b2 = valid_boxes((20,)).to(device), valid_boxes((20,)).to(device)
     for pairwise in PAIRWISE:
         diagonal = torch.diagonal(getattr(ops, pairwise)(b1, b2, backend="native"))
         assert torch.equal(getattr(ops, "paired_" + pairwise)(b1, b2, backend="native"), diagonal), pairwise
@@ -259,3 +259,35 @@ def test_export_keeps_the_ops():
     assert "super_iou.paired_generalized_box_iou" in text and "super_iou._complete_box_iou_loss" in text, text
     for got, expected in zip(program.module()(pred, target), Matcher()(pred, target)):
         torch.testing.assert_close(got, expected)
+
+
+# --- the pairwise kernels (detail::pairwise_layout): tiles, tails, strides ----------------
+
+def _strided_rows(boxes):
+    """The same boxes as the first four columns of wider rows (a [N, 85] prediction)."""
+    wide = torch.full((*boxes.shape[:-1], 85), float("nan"), dtype=boxes.dtype, device=boxes.device)
+    wide[..., :4] = boxes
+    return wide[..., :4]
+
+
+@pytest.mark.parametrize("name", PAIRWISE)
+@pytest.mark.parametrize("shape", [
+    ((1,), (1,)), ((5,), (3,)), ((37,), (130,)), ((64,), (128,)), ((300,), (257,)), ((3, 20,), (3, 9)),
+    ((1, 20), (4, 16)), ((4, 7), (1, 12)), ((0,), (5,)), ((6,), (0,))])
+@pytest.mark.parametrize("layout", ["contiguous", "strided rows"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16])
+def test_pairwise_layouts_match_eager(name, shape, layout, dtype, device):
+    """Every shape class of the pairwise path (one element, scalar column tails,
+    whole vectors, several tiles, batched, broadcast batch, empty) and strided
+    rows, in every format, against the eager reference."""
+    gen = torch.Generator().manual_seed(sum(map(sum, shape)) + len(layout))
+    for fmt in box_module.FORMATS:
+        b1 = in_format(valid_boxes(shape[0], generator=gen), fmt).to(device=device, dtype=dtype)
+        b2 = in_format(valid_boxes(shape[1], generator=gen), fmt).to(device=device, dtype=dtype)
+        if b1.shape[:-2] == b2.shape[:-2] and b1.numel() and b2.numel():
+            b2[..., :1, :] = b1[..., :1, :]  # identical boxes too
+        if layout == "strided rows":
+            b1, b2 = _strided_rows(b1), _strided_rows(b2)
+        got = getattr(ops, name)(b1, b2, fmt=fmt, backend="native")
+        expected = getattr(ops, name)(b1, b2, fmt=fmt, backend="eager")
+        assert_same_values(got, expected, dtype, f"{name} {shape} {layout} {fmt}")

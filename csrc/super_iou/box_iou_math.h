@@ -133,13 +133,15 @@ struct BoxPairTerms {
   T value;
 };
 
+// From both boxes' geometry (box_geometry): the pairwise kernels read each
+// box once per tile and reuse its geometry for every pair it is in.
 template <BoxKind kind, bool loss, typename T>
 C10_HOST_DEVICE inline BoxPairTerms<kind, loss, T> box_pair_terms(
-    const Box4<T>& box_a, const Box4<T>& box_b, const BoxParams<T>& p) {
+    const BoxGeometry<T>& geometry_a, const BoxGeometry<T>& geometry_b, const BoxParams<T>& p) {
   const T zero(0), one(1);
   BoxPairTerms<kind, loss, T> t;
-  t.a = box_geometry(p.format, box_a);
-  t.b = box_geometry(p.format, box_b);
+  t.a = geometry_a;
+  t.b = geometry_b;
   const auto& a = t.a;
   const auto& b = t.b;
   t.inter_w_raw = minimum_nan(a.x2, b.x2) - maximum_nan(a.x1, b.x1);
@@ -154,7 +156,7 @@ C10_HOST_DEVICE inline BoxPairTerms<kind, loss, T> box_pair_terms(
   }
   t.union_area = a.w * a.h + b.w * b.h - t.inter;
   t.union_denominator = guarded(loss ? t.union_area + p.eps : t.union_area);
-  t.iou = t.inter / t.union_denominator;
+  t.iou = divide_zero_fast(t.inter, t.union_denominator);
   T penalty = zero;  // metric = iou - penalty (CIoU's alpha v comes last)
   if constexpr (kind != BoxKind::IoU) {
     t.enclose_w_raw = maximum_nan(a.x2, b.x2) - minimum_nan(a.x1, b.x1);
@@ -191,7 +193,18 @@ C10_HOST_DEVICE inline BoxPairTerms<kind, loss, T> box_pair_terms(
 }
 
 template <BoxKind kind, bool loss, typename T>
+C10_HOST_DEVICE inline BoxPairTerms<kind, loss, T> box_pair_terms(
+    const Box4<T>& box_a, const Box4<T>& box_b, const BoxParams<T>& p) {
+  return box_pair_terms<kind, loss>(box_geometry(p.format, box_a), box_geometry(p.format, box_b), p);
+}
+
+template <BoxKind kind, bool loss, typename T>
 C10_HOST_DEVICE inline T box_pair_value(const Box4<T>& a, const Box4<T>& b, const BoxParams<T>& p) {
+  return box_pair_terms<kind, loss>(a, b, p).value;
+}
+
+template <BoxKind kind, bool loss, typename T>
+C10_HOST_DEVICE inline T box_pair_value(const BoxGeometry<T>& a, const BoxGeometry<T>& b, const BoxParams<T>& p) {
   return box_pair_terms<kind, loss>(a, b, p).value;
 }
 

@@ -37,7 +37,7 @@ C10_HOST_DEVICE inline T ratio_iou_formula(const BoxPair<T>& b, T eps) {
   const T inter_h = clamp_min_nan(minimum_nan(b.y1 + b.h1, b.y2 + b.h2) - inter_y, zero);
   const T inter = inter_w * inter_h;
   const T union_area = b.w1 * b.h1 + b.w2 * b.h2 - inter;
-  return inter / clamp_min_nan(union_area, eps);
+  return divide_zero_fast(inter, clamp_min_nan(union_area, eps));
 }
 
 // Gradients of all eight inputs for an upstream gradient `grad`. The forward
@@ -60,7 +60,7 @@ C10_HOST_DEVICE inline BoxPair<T> ratio_iou_formula_backward(const BoxPair<T>& b
   const T clamped_union = clamp_min_nan(union_area, eps);
 
   // iou = inter / clamped_union, as autograd's div backward writes it
-  const T grad_clamped_union = negate(grad) * ((inter / clamped_union) / clamped_union);
+  const T grad_clamped_union = negate(grad) * (divide_zero_fast(inter, clamped_union) / clamped_union);
   const T grad_union = clamp_min_backward(union_area, eps, grad_clamped_union);
   // inter feeds the quotient and, negated, the union
   const T grad_inter = grad / clamped_union + negate(grad_union);

@@ -40,6 +40,10 @@ if interpreting():
         def atan(self, x):
             return self._apply(x, np.arctan)
 
+        @staticmethod
+        def mul_rn(a, b):
+            return a * b
+
     libdevice = _NumpyMath()
 else:
     from triton.language.extra import libdevice
@@ -56,6 +60,14 @@ def _div(a, b, FP64: tl.constexpr):
         return a / b
     else:
         return tl.math.div_rn(a, b)
+
+
+@triton.jit
+def _mul(a, b):
+    """a * b rounded on its own: never fused with an addition into an FMA
+    (eager rounds every product; a fused one can turn an overflow into a
+    finite number or the reverse, and NaN where eager has 0)."""
+    return libdevice.mul_rn(a, b)
 
 
 @triton.jit
@@ -135,8 +147,8 @@ def ratio_iou_forward(x1p, y1p, w1p, h1p, x2p, y2p, w2p, h2p, outp, n, eps_hi, e
     inter_y = _max_nan(y1, y2)
     inter_w = _clamp_min(_min_nan(x1 + w1, x2 + w2) - inter_x, 0.0)
     inter_h = _clamp_min(_min_nan(y1 + h1, y2 + h2) - inter_y, 0.0)
-    inter = inter_w * inter_h
-    union = w1 * h1 + w2 * h2 - inter
+    inter = _mul(inter_w, inter_h)
+    union = _mul(w1, h1) + _mul(w2, h2) - inter
     iou = _div(inter, _clamp_min(union, eps), FP64)
     tl.store(outp + offs, iou.to(outp.dtype.element_ty), mask=mask)
 
@@ -171,15 +183,15 @@ def ratio_iou_backward(gp, x1p, y1p, w1p, h1p, x2p, y2p, w2p, h2p,
     raw_h = _min_nan(bottom1, bottom2) - inter_y
     inter_w = _clamp_min(raw_w, 0.0)
     inter_h = _clamp_min(raw_h, 0.0)
-    inter = inter_w * inter_h
-    union = w1 * h1 + w2 * h2 - inter
+    inter = _mul(inter_w, inter_h)
+    union = _mul(w1, h1) + _mul(w2, h2) - inter
     clamped = _clamp_min(union, eps)
     # iou = inter / clamped, as autograd's div backward writes it
-    g_clamped = -grad * _div(_div(inter, clamped, FP64), clamped, FP64)
+    g_clamped = _mul(-grad, _div(_div(inter, clamped, FP64), clamped, FP64))
     g_union = _clamp_min_backward(union, eps, g_clamped)
     g_inter = _div(grad, clamped, FP64) + -g_union
-    g_raw_w = _clamp_min_backward(raw_w, 0.0, g_inter * inter_h)
-    g_raw_h = _clamp_min_backward(raw_h, 0.0, g_inter * inter_w)
+    g_raw_w = _clamp_min_backward(raw_w, 0.0, _mul(g_inter, inter_h))
+    g_raw_h = _clamp_min_backward(raw_h, 0.0, _mul(g_inter, inter_w))
     g_right1, g_right2 = _min_backward(right1, right2, g_raw_w)
     g_bottom1, g_bottom2 = _min_backward(bottom1, bottom2, g_raw_h)
     g_left1, g_left2 = _max_backward(x1, x2, -g_raw_w)
@@ -189,10 +201,10 @@ def ratio_iou_backward(gp, x1p, y1p, w1p, h1p, x2p, y2p, w2p, h2p,
     tl.store(gx2p + offs, (g_right2 + g_left2).to(odt), mask=mask)
     tl.store(gy1p + offs, (g_bottom1 + g_top1).to(odt), mask=mask)
     tl.store(gy2p + offs, (g_bottom2 + g_top2).to(odt), mask=mask)
-    tl.store(gw1p + offs, (g_right1 + g_union * h1).to(odt), mask=mask)
-    tl.store(gh1p + offs, (g_bottom1 + g_union * w1).to(odt), mask=mask)
-    tl.store(gw2p + offs, (g_right2 + g_union * h2).to(odt), mask=mask)
-    tl.store(gh2p + offs, (g_bottom2 + g_union * w2).to(odt), mask=mask)
+    tl.store(gw1p + offs, (g_right1 + _mul(g_union, h1)).to(odt), mask=mask)
+    tl.store(gh1p + offs, (g_bottom1 + _mul(g_union, w1)).to(odt), mask=mask)
+    tl.store(gw2p + offs, (g_right2 + _mul(g_union, h2)).to(odt), mask=mask)
+    tl.store(gh2p + offs, (g_bottom2 + _mul(g_union, w2)).to(odt), mask=mask)
 
 
 # --- lstm_cell ------------------------------------------------------------------------------

@@ -9,6 +9,11 @@
 // element to each operand's byte offset, the other three numbers of a box sit
 // at the column stride, and launches are split where 32-bit offsets would
 // overflow. Nothing is copied.
+// Pairwise path (the N x M functions, detail::pairwise_layout): a block
+// covers a tile of the output; each thread keeps four consecutive boxes2 in
+// registers, walks rows of boxes1 (one broadcast read per row and warp) and
+// writes its outputs with vector stores, so the kernel moves little more than
+// the output it writes.
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
@@ -20,6 +25,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <limits>
 #include <string>
 
 #include "common/cuda_elementwise.cuh"
@@ -84,6 +90,108 @@ __global__ void __launch_bounds__(kThreads) strided_forward_kernel(
     *reinterpret_cast<opmath_t*>(out + o[0]) = box_pair_value<kind, loss>(
         load_strided<opmath_t, scalar_t>(a + o[1], cs_a), load_strided<opmath_t, scalar_t>(b + o[2], cs_b), p);
   }
+}
+
+// Pairwise tile: kPairwiseLanes threads across (kColumnsPerThread columns
+// each) by kThreads / kPairwiseLanes rows, every thread visiting
+// rows_per_thread rows.
+constexpr int kPairwiseLanes = 32;
+constexpr int kColumnsPerThread = 4;
+constexpr int kPairwiseRowThreads = kThreads / kPairwiseLanes;
+constexpr int kTileColumns = kPairwiseLanes * kColumnsPerThread;
+
+template <typename opmath_t>
+struct alignas(kColumnsPerThread * sizeof(opmath_t)) OutputColumns {
+  opmath_t v[kColumnsPerThread];
+};
+
+// One thread's outputs as 16-byte streaming stores (the output is not read
+// back here; a plain struct assignment was split into scalar stores).
+__device__ __forceinline__ void store_columns(float* ptr, const OutputColumns<float>& c) {
+#pragma unroll
+  for (int k = 0; k < kColumnsPerThread; k += 4) {
+    __stcs(reinterpret_cast<float4*>(ptr + k), make_float4(c.v[k], c.v[k + 1], c.v[k + 2], c.v[k + 3]));
+  }
+}
+__device__ __forceinline__ void store_columns(double* ptr, const OutputColumns<double>& c) {
+#pragma unroll
+  for (int k = 0; k < kColumnsPerThread; k += 2) {
+    __stcs(reinterpret_cast<double2*>(ptr + k), make_double2(c.v[k], c.v[k + 1]));
+  }
+}
+
+template <typename opmath_t, typename scalar_t>
+__device__ __forceinline__ Box4<opmath_t> load_box(const scalar_t* ptr, int64_t column_stride) {
+  return {{static_cast<opmath_t>(ptr[0]), static_cast<opmath_t>(ptr[column_stride]),
+           static_cast<opmath_t>(ptr[2 * column_stride]), static_cast<opmath_t>(ptr[3 * column_stride])}};
+}
+
+// vector_store: every output row starts 16-byte aligned, so a thread whose
+// columns all exist writes them with vector stores.
+template <BoxKind kind, bool loss, bool vector_store, typename scalar_t, typename opmath_t>
+__global__ void __launch_bounds__(kThreads) pairwise_forward_kernel(
+    opmath_t* out, const scalar_t* a, const scalar_t* b, detail::PairwiseLayout l, int rows_per_thread,
+    BoxParams<opmath_t> p) {
+  const int64_t column0 = (static_cast<int64_t>(blockIdx.x) * kPairwiseLanes + threadIdx.x) * kColumnsPerThread;
+  const int64_t rows_per_block = static_cast<int64_t>(kPairwiseRowThreads) * rows_per_thread;
+  for (int64_t batch = blockIdx.z; batch < l.batch; batch += gridDim.z) {
+    BoxGeometry<opmath_t> columns[kColumnsPerThread];
+#pragma unroll
+    for (int k = 0; k < kColumnsPerThread; ++k) {
+      // columns past the end repeat the last box: computed, never stored
+      const int64_t j = column0 + k < l.m ? column0 + k : l.m - 1;
+      columns[k] = box_geometry(
+          p.format, load_box<opmath_t>(b + batch * l.batch_stride2 + j * l.row_stride2, l.column_stride2));
+    }
+    if (column0 >= l.m) continue;
+    for (int64_t row0 = blockIdx.y * rows_per_block; row0 < l.n; row0 += static_cast<int64_t>(gridDim.y) * rows_per_block) {
+      const int64_t row_end = row0 + rows_per_block < l.n ? row0 + rows_per_block : l.n;
+      for (int64_t i = row0 + threadIdx.y; i < row_end; i += kPairwiseRowThreads) {
+        const auto box = box_geometry(
+            p.format, load_box<opmath_t>(a + batch * l.batch_stride1 + i * l.row_stride1, l.column_stride1));
+        OutputColumns<opmath_t> values;
+#pragma unroll
+        for (int k = 0; k < kColumnsPerThread; ++k) {
+          values.v[k] = box_pair_value<kind, loss>(box, columns[k], p);
+        }
+        opmath_t* row = out + (batch * l.n + i) * l.m;
+        if (vector_store && column0 + kColumnsPerThread <= l.m) {
+          store_columns(row + column0, values);
+        } else {
+#pragma unroll
+          for (int k = 0; k < kColumnsPerThread; ++k) {
+            if (column0 + k < l.m) row[column0 + k] = values.v[k];
+          }
+        }
+      }
+    }
+  }
+}
+
+template <BoxKind kind, bool loss, typename scalar_t, typename opmath_t>
+void launch_pairwise_forward(
+    const at::Tensor& out, const detail::PreparedBoxPair& p, const detail::PairwiseLayout& l,
+    BoxParams<opmath_t> params, cudaStream_t stream) {
+  const int64_t column_blocks = (l.m + kTileColumns - 1) / kTileColumns;
+  // as many rows per thread as keep about four blocks per SM busy
+  const int64_t sms = at::cuda::getCurrentDeviceProperties()->multiProcessorCount;
+  const int64_t row_groups = (l.n + kPairwiseRowThreads - 1) / kPairwiseRowThreads;
+  const int rows_per_thread =
+      static_cast<int>(std::clamp<int64_t>(row_groups * column_blocks * l.batch / (4 * sms), 1, 8));
+  const int64_t row_blocks = (row_groups + rows_per_thread - 1) / rows_per_thread;
+  TORCH_CHECK(column_blocks <= std::numeric_limits<int32_t>::max(), "box_iou: too many columns (", l.m, ")");
+  const dim3 grid(static_cast<unsigned>(column_blocks), static_cast<unsigned>(std::min<int64_t>(row_blocks, 65535)),
+                  static_cast<unsigned>(std::min<int64_t>(l.batch, 65535)));
+  const dim3 block(kPairwiseLanes, kPairwiseRowThreads);
+  const auto* a = static_cast<const scalar_t*>(p.boxes1.const_data_ptr());
+  const auto* b = static_cast<const scalar_t*>(p.boxes2.const_data_ptr());
+  auto* o = out.mutable_data_ptr<opmath_t>();
+  if ((l.m * static_cast<int64_t>(sizeof(opmath_t))) % 16 == 0 && cuda::is_aligned(o, 16)) {
+    pairwise_forward_kernel<kind, loss, true><<<grid, block, 0, stream>>>(o, a, b, l, rows_per_thread, params);
+  } else {
+    pairwise_forward_kernel<kind, loss, false><<<grid, block, 0, stream>>>(o, a, b, l, rows_per_thread, params);
+  }
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
 // --- backward ------------------------------------------------------------------------
@@ -154,6 +262,10 @@ at::Tensor box_op_cuda(const at::Tensor& boxes1, const at::Tensor& boxes2, doubl
           reinterpret_cast<const BoxRow<scalar_t>*>(p.boxes2.const_data_ptr()), out.mutable_data_ptr<opmath_t>(), n,
           params);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
+      return;
+    }
+    if (const auto layout = detail::pairwise_layout(p)) {
+      launch_pairwise_forward<kind, loss, scalar_t>(out, p, *layout, params, stream);
       return;
     }
     const auto rows = detail::row_views(p);
