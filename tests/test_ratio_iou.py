@@ -326,7 +326,7 @@ def test_backend_selection():
 def test_backend_is_used():
     """The process-wide choice really picks the implementation."""
     import torchops.iou as iou
-    from torchops import _backends
+    from torchops import _backends, _registry
 
     calls = []
     torchops.register_implementation("ratio_iou", "recorder", lambda *a: calls.append(a) or iou.ratio_iou_eager(*a))
@@ -341,7 +341,9 @@ def test_backend_is_used():
     finally:
         torchops.set_backend("auto")
     assert len(calls) == 2
-    assert _backends.implementation("ratio_iou", None, boxes[0]) is iou._native  # auto: native on the CPU
+    # auto: native on the CPU (outside torch.compile, its eager form)
+    native = _registry.function("native", "ratio_iou", "cpu", eager=True)
+    assert _backends.implementation("ratio_iou", None, boxes[0]) is native
 
 
 @pytest.mark.parametrize("backend", ["eager", "script", "native"])

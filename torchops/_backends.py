@@ -164,10 +164,13 @@ def _has_native(op: str, device_type: str) -> bool:
     return found
 
 
+_is_compiling = torch.compiler.is_compiling  # (one global lookup per call, not three)
+
+
 def implementation(op: str, backend: str | None, tensor) -> Callable:
     """The function that runs public op `op` (e.g. "ratio_iou") for a call
     with backend=`backend` whose first tensor argument is `tensor`."""
-    if torch.compiler.is_compiling():
+    if _is_compiling():
         # Dynamo reads the choice (and guards on it); the choice itself is made
         # once, outside the graph, and is a constant of the compiled code.
         # torch.export (non-strict, its default) runs this code outside Dynamo;
@@ -185,7 +188,7 @@ def implementation(op: str, backend: str | None, tensor) -> Callable:
         device_type = _device_type(tensor)
         # "auto" prefers the op itself; a traced model then records the op,
         # not a frozen copy of its math
-        fn = _registry.function(_choose(op, name, device_type, auto_prefers="native"), op, device_type)
+        fn = _registry.function(_choose(op, name, device_type, auto_prefers="native"), op, device_type, eager=True)
         _registry.resolved[op, name, device_type] = fn
         return fn
 

@@ -185,6 +185,15 @@ def has_kernel(op: str, device_type: str) -> bool:
     return key is not None and torch._C._dispatch_has_kernel_for_dispatch_key(op, key)
 
 
+def op_caller(qualname: str):
+    """What calls the default overload of a loaded op (e.g. 'super_iou::ratio_iou')
+    fastest: its builtin, without OpOverload.__call__'s Python frame (the same
+    dispatcher call, so modes, subclasses and autograd see it as ever)."""
+    namespace, name = qualname.split("::")
+    overload = getattr(getattr(torch.ops, namespace), name).default
+    return getattr(overload, "_op", overload)
+
+
 def cpu_capability() -> str | None:
     """The CPU capability the loaded library's kernels run at, or None."""
     if not ensure_loaded(build=True):

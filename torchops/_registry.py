@@ -32,6 +32,10 @@ class OpInfo(NamedTuple):
 class Implementation(NamedTuple):
     fn: Callable  # takes the public function's arguments, without backend=
     devices: frozenset[str] | None  # device types it runs on; None: any
+    # Makes the same function for calls outside torch.compile and torch.export,
+    # free to take shortcuts that Dynamo should not trace (None: fn is used).
+    # Called when a call first resolves to it (the op library is loaded then).
+    make_eager: Callable[[], Callable] | None = None
 
 
 OPS: dict[str, OpInfo] = {}
@@ -65,16 +69,25 @@ def _device_types(devices) -> frozenset[str] | None:
     return frozenset(torch.device(d).type for d in devices)
 
 
-def _register(op: str, backend: str, fn: Callable, devices) -> None:
+# (backend, op) -> what Implementation.make_eager made
+_made_eager: dict[tuple[str, str], Callable] = {}
+
+
+def _register(op: str, backend: str, fn: Callable, devices, make_eager: Callable | None = None) -> None:
     with _lock:
-        _implementations.setdefault(backend, {})[op] = Implementation(fn, _device_types(devices))
+        _implementations.setdefault(backend, {})[op] = Implementation(fn, _device_types(devices), make_eager)
+        _made_eager.pop((backend, op), None)
         resolved.clear()
 
 
-def register_builtin(op: str, implementations: dict[str, Callable], devices=None) -> None:
-    """torchops' own implementations of `op` (backend name -> function)."""
+def register_builtin(
+    op: str, implementations: dict[str, Callable], devices=None, make_eager: dict[str, Callable] | None = None
+) -> None:
+    """torchops' own implementations of `op` (backend name -> function);
+    `make_eager`: for some backends, what makes the function for calls outside
+    torch.compile and torch.export (see Implementation.make_eager)."""
     for backend, fn in implementations.items():
-        _register(op, backend, fn, devices)
+        _register(op, backend, fn, devices, (make_eager or {}).get(backend))
 
 
 def register_lazy_builtin(backend: str, load: Callable[[], None]) -> None:
@@ -178,8 +191,9 @@ def origin(backend: str) -> str:
     return _origins.get(backend, "torchops")
 
 
-def function(backend: str, op: str, device_type: str) -> Callable:
-    """The function of `backend` for `op` on `device_type`, or a clear error."""
+def function(backend: str, op: str, device_type: str, eager: bool = False) -> Callable:
+    """The function of `backend` for `op` on `device_type`, or a clear error;
+    eager=True: the one for calls outside torch.compile and torch.export."""
     impl = _implementations.get(backend, {}).get(op)
     if impl is None:
         has = sorted(_implementations.get(backend, {}))
@@ -192,4 +206,9 @@ def function(backend: str, op: str, device_type: str) -> Callable:
             f"torchops: backend {backend!r} implements {op} for {', '.join(sorted(impl.devices))}, "
             f"not for {device_type} tensors"
         )
-    return impl.fn
+    if not eager or impl.make_eager is None:
+        return impl.fn
+    made = _made_eager.get((backend, op))
+    if made is None:
+        made = _made_eager[backend, op] = impl.make_eager()
+    return made

@@ -17,12 +17,13 @@ integer boxes are converted to float32 first.
 
 from __future__ import annotations
 
+import functools
 from typing import Callable, NamedTuple
 
 import torch
 from torch import Tensor
 
-from torchops import _backends, _checks, _registry
+from torchops import _backends, _checks, _library, _registry
 
 FORMATS = ("xyxy", "xywh", "cxcywh")
 REDUCTIONS = ("none", "mean", "sum")
@@ -277,6 +278,73 @@ def _builtin(public: str, impl: str) -> Callable:
     return implementation(public, lambda b1, b2, fmt, eps: _paired_value(impl, op, public, b1, b2, fmt, eps))
 
 
+def _native_eager(public: str) -> Callable:
+    """The native backend of `public` outside torch.compile and torch.export:
+    one call of a registered op, which checks its arguments itself (the
+    composite ops of box_iou.cpp for the pairwise functions and the reduced
+    losses, the paired op for the paired functions and unreduced losses).
+    Integer boxes, and every call the op rejects, take the way of _builtin,
+    which converts integer boxes to float32 and raises what it raises today.
+    (Under torch.compile and torch.export that way runs: Dynamo traces it.)"""
+    checked = _builtin(public, "native")
+    op = _library.op_caller("super_iou::" + public)
+    # (type(eps) is float: the op's schema would take True as 1.0)
+    if public == "box_iou":
+        def box_iou(boxes1, boxes2, fmt="xyxy"):
+            try:
+                if boxes1.is_floating_point() and boxes2.is_floating_point():
+                    return op(boxes1, boxes2, fmt)
+            except (AttributeError, TypeError, ValueError, RuntimeError):
+                pass
+            return checked(boxes1, boxes2, fmt)
+
+        return box_iou
+    if public.endswith("_loss"):
+        unreduced = _library.op_caller("super_iou::" + _OP_OF[public])
+
+        def loss(boxes1, boxes2, reduction="none", eps=1e-7, *, fmt="xyxy"):
+            try:
+                if type(eps) is float and boxes1.is_floating_point() and boxes2.is_floating_point():
+                    if reduction == "none":
+                        return unreduced(boxes1, boxes2, eps, fmt)
+                    return op(boxes1, boxes2, reduction, eps, fmt)
+            except (AttributeError, TypeError, ValueError, RuntimeError):
+                pass
+            return checked(boxes1, boxes2, reduction, eps, fmt=fmt)
+
+        return loss
+    if public.startswith(("distance", "complete", "paired_distance", "paired_complete")):
+        def with_eps(boxes1, boxes2, eps=1e-7, *, fmt="xyxy"):
+            try:
+                if type(eps) is float and boxes1.is_floating_point() and boxes2.is_floating_point():
+                    return op(boxes1, boxes2, eps, fmt)
+            except (AttributeError, TypeError, ValueError, RuntimeError):
+                pass
+            return checked(boxes1, boxes2, eps, fmt=fmt)
+
+        return with_eps
+    if public.startswith("paired_"):
+        def paired_without_eps(boxes1, boxes2, *, fmt="xyxy"):
+            try:
+                if boxes1.is_floating_point() and boxes2.is_floating_point():
+                    return op(boxes1, boxes2, 0.0, fmt)
+            except (AttributeError, TypeError, ValueError, RuntimeError):
+                pass
+            return checked(boxes1, boxes2, fmt=fmt)
+
+        return paired_without_eps
+
+    def without_eps(boxes1, boxes2, *, fmt="xyxy"):
+        try:
+            if boxes1.is_floating_point() and boxes2.is_floating_point():
+                return op(boxes1, boxes2, fmt)
+        except (AttributeError, TypeError, ValueError, RuntimeError):
+            pass
+        return checked(boxes1, boxes2, fmt=fmt)
+
+    return without_eps
+
+
 # --- the public functions --------------------------------------------------------------
 # Each runs the implementation that torchops._backends picks for the call (see
 # torchops.register_implementation): backend "eager", "script", "native",
@@ -387,7 +455,8 @@ PUBLIC: dict[str, Callable] = {
 
 for _name, _fn in PUBLIC.items():
     _registry.declare_op(_name, "super_iou::" + _OP_OF[_name], _fn)
-    _registry.register_builtin(_name, {impl: _builtin(_name, impl) for impl in ("eager", "script", "native")})
+    _registry.register_builtin(_name, {impl: _builtin(_name, impl) for impl in ("eager", "script", "native")},
+                               make_eager={"native": functools.partial(_native_eager, _name)})
     # In torch.jit.script-ed code these functions compile to the ops of the
     # same name (super_iou::box_iou, ...; the paired ones to
     # super_iou::paired_*), which C++ programs and saved models then run.

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from torchops import _backends, _checks, _fake, _registry
+from torchops import _backends, _checks, _fake, _library, _registry
 
 OP = "super_iou::ratio_iou"
 
@@ -80,6 +80,22 @@ def _native(x1, y1, w1, h1, x2, y2, w2, h2, eps=1e-5) -> Tensor:
         raise
 
 
+def _make_native_eager():
+    """_native outside torch.compile and torch.export, with the op looked up once."""
+    op = _library.op_caller(OP)
+
+    def native(x1, y1, w1, h1, x2, y2, w2, h2, eps=1e-5) -> Tensor:
+        if type(eps) is not float:
+            _checks.check_eps("ratio_iou", eps)
+        try:
+            return op(x1, y1, w1, h1, x2, y2, w2, h2, eps)
+        except (TypeError, RuntimeError):
+            _check_arguments((x1, y1, w1, h1, x2, y2, w2, h2), eps)
+            raise
+
+    return native
+
+
 def run_python(compute, boxes, eps) -> Tensor:
     """`compute(*boxes, eps)` after the checks, under ratio_iou's autocast
     policy (float32): the eager and script backends, and any implementation in
@@ -102,7 +118,8 @@ def _script(x1, y1, w1, h1, x2, y2, w2, h2, eps=1e-5) -> Tensor:
 
 
 _registry.declare_op("ratio_iou", OP, ratio_iou)
-_registry.register_builtin("ratio_iou", {"eager": _eager, "script": _script, "native": _native})
+_registry.register_builtin("ratio_iou", {"eager": _eager, "script": _script, "native": _native},
+                          make_eager={"native": _make_native_eager})
 
 # In torch.jit.script-ed code, torchops.ratio_iou(...) compiles to the op
 # itself (TorchScript cannot take the keyword-only backend argument), which is

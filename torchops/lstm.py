@@ -14,7 +14,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from torchops import _backends, _checks, _fake, _registry
+from torchops import _backends, _checks, _fake, _library, _registry
 
 OP = "super_lstm::lstm_cell"
 
@@ -79,6 +79,20 @@ def _native(input_gates, hidden_gates, cx, b_ih=None, b_hh=None) -> tuple[Tensor
         raise
 
 
+def _make_native_eager():
+    """_native outside torch.compile and torch.export, with the op looked up once."""
+    op = _library.op_caller(OP)
+
+    def native(input_gates, hidden_gates, cx, b_ih=None, b_hh=None) -> tuple[Tensor, Tensor]:
+        try:
+            return op(input_gates, hidden_gates, cx, b_ih, b_hh)
+        except (TypeError, RuntimeError):
+            _check_arguments(input_gates, hidden_gates, cx, b_ih, b_hh)
+            raise
+
+    return native
+
+
 def _check_arguments(input_gates, hidden_gates, cx, b_ih, b_hh) -> None:
     for name, t in (("input_gates", input_gates), ("hidden_gates", hidden_gates), ("cx", cx)):
         _checks.check_is_tensor("lstm_cell", name, t)
@@ -112,7 +126,8 @@ def _script(input_gates, hidden_gates, cx, b_ih=None, b_hh=None) -> tuple[Tensor
 
 
 _registry.declare_op("lstm_cell", OP, lstm_cell)
-_registry.register_builtin("lstm_cell", {"eager": _eager, "script": _script, "native": _native})
+_registry.register_builtin("lstm_cell", {"eager": _eager, "script": _script, "native": _native},
+                          make_eager={"native": _make_native_eager})
 
 # In torch.jit.script-ed code, torchops.lstm_cell(...) compiles to the op.
 _backends.script_as_op(lstm_cell, "super_lstm::lstm_cell")

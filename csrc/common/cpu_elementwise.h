@@ -126,6 +126,19 @@ void elementwise_kernel(
       grain_size);
 }
 
+// The same loop over operands that are all contiguous with `n` elements, on
+// this thread, for entry points that skip TensorIterator where every operand
+// has one shape and layout (building one costs more than the loop at small
+// sizes). Only where TensorIterator would not thread the loop either (see
+// serial_without_iterator): at::parallel_for, compiled in this library
+// (without OpenMP), would run serially.
+template <typename scalar_t, size_t NOut, size_t NIn, typename Op>
+void elementwise_kernel_contiguous(char* const* data, int64_t n, const Op& op) {
+  std::array<int64_t, NOut + NIn> strides;
+  strides.fill(sizeof(scalar_t));
+  elementwise_chunk<scalar_t, NOut, NIn>(const_cast<char**>(data), strides.data(), n, op);
+}
+
 }  // namespace cpu
 }  // namespace CPU_CAPABILITY
 }  // namespace torchops

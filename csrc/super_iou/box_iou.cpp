@@ -13,7 +13,9 @@
 #include <cmath>
 #include <string>
 
+#include "common/autograd.h"
 #include "common/checks.h"
+#include "common/raw_views.h"
 
 namespace torchops {
 namespace detail {
@@ -84,26 +86,37 @@ PreparedBoxPair prepare_box_pair_backward(
   return p;
 }
 
-RowViews row_views(const PreparedBoxPair& p) {
-  auto shape = p.shape;
+namespace {
+
+// The strides of `boxes` expanded to the broadcast shape plus its last
+// dimension of 4 (what boxes.expand(shape).strides() are, without making it).
+at::DimVector expanded_strides(const at::Tensor& boxes, std::vector<int64_t> shape) {
   shape.push_back(4);
-  const auto e1 = p.boxes1.expand(shape), e2 = p.boxes2.expand(shape);
-  const auto size = static_cast<int64_t>(e1.element_size());
-  return {e1.select(-1, 0), e2.select(-1, 0), e1.stride(-1) * size, e2.stride(-1) * size};
+  return at::inferExpandGeometry_dimvector(boxes.sizes(), boxes.strides(), shape).strides;
+}
+
+}  // namespace
+
+RowViews row_views(const PreparedBoxPair& p) {
+  const auto strides1 = expanded_strides(p.boxes1, p.shape), strides2 = expanded_strides(p.boxes2, p.shape);
+  const auto rows = [&](const at::Tensor& boxes, const at::DimVector& strides) {
+    return raw_view(boxes, p.shape, at::IntArrayRef(strides).slice(0, p.shape.size()), boxes.storage_offset());
+  };
+  const auto size = static_cast<int64_t>(p.boxes1.element_size());
+  return {rows(p.boxes1, strides1), rows(p.boxes2, strides2), strides1.back() * size, strides2.back() * size};
 }
 
 std::optional<PairwiseLayout> pairwise_layout(const PreparedBoxPair& p) {
   const auto rank = static_cast<int64_t>(p.shape.size());
   if (rank < 2 || rank > 3) return std::nullopt;
-  auto shape = p.shape;
-  shape.push_back(4);
-  const auto e1 = p.boxes1.expand(shape), e2 = p.boxes2.expand(shape);
-  if (e1.stride(-2) != 0 || e2.stride(-3) != 0) return std::nullopt;
+  const auto s1 = expanded_strides(p.boxes1, p.shape), s2 = expanded_strides(p.boxes2, p.shape);
+  // (s1, s2: [..., N, M, 4] strides; index rank is the box's 4 numbers)
+  if (s1[rank - 1] != 0 || s2[rank - 2] != 0) return std::nullopt;
   const bool batched = rank == 3;
   return PairwiseLayout{
-      batched ? shape[0] : 1, shape[rank - 2], shape[rank - 1],
-      batched ? e1.stride(0) : 0, e1.stride(-3), e1.stride(-1),
-      batched ? e2.stride(0) : 0, e2.stride(-2), e2.stride(-1)};
+      batched ? p.shape[0] : 1, p.shape[rank - 2], p.shape[rank - 1],
+      batched ? s1[0] : 0, s1[rank - 2], s1[rank],
+      batched ? s2[0] : 0, s2[rank - 1], s2[rank]};
 }
 
 }  // namespace detail
@@ -133,23 +146,30 @@ const c10::TypedOperatorHandle<BackwardSignature>& backward_op() {
   return op;
 }
 
+// The formats' names, indexed by BoxFormat: the autograd context keeps the
+// index (no string per call) and the backward passes the name back.
+constexpr std::array<const char*, 3> kFormatNames = {"xyxy", "xywh", "cxcywh"};
+
 template <size_t I>
 class BoxPairFunction : public torch::autograd::Function<BoxPairFunction<I>> {
  public:
   static at::Tensor forward(
       AutogradContext* ctx, const at::Tensor& boxes1, const at::Tensor& boxes2, double eps, c10::string_view fmt) {
     at::AutoDispatchBelowADInplaceOrView guard;
-    ctx->saved_data["fmt"] = std::string(fmt);
+    auto out = forward_op<I>().call(boxes1, boxes2, eps, fmt);
+    // (after the op: it has rejected a bad fmt with its own message)
+    ctx->saved_data["fmt"] = static_cast<int64_t>(detail::parse_format(kBoxOps[I].name, fmt));
     ctx->saved_data["eps"] = eps;
     ctx->save_for_backward({boxes1, boxes2});
-    return forward_op<I>().call(boxes1, boxes2, eps, fmt);
+    return out;
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
     const auto saved = ctx->get_saved_variables();
-    const auto fmt = ctx->saved_data["fmt"].toStringRef();
+    const c10::string_view fmt = kFormatNames[ctx->saved_data["fmt"].toInt()];
+    const double eps = ctx->saved_data["eps"].toDouble();
     auto [grad1, grad2] =
-        backward_op<I>().call(grad_outputs[0], saved[0], saved[1], ctx->saved_data["eps"].toDouble(), fmt);
+        call_backward_op([&] { return backward_op<I>().call(grad_outputs[0], saved[0], saved[1], eps, fmt); });
     // a broadcast input gets the sum of its gradient over the broadcast dims
     if (grad1.sizes() != saved[0].sizes()) grad1 = at::sum_to(grad1, saved[0].sizes());
     if (grad2.sizes() != saved[1].sizes()) grad2 = at::sum_to(grad2, saved[1].sizes());
@@ -158,6 +178,7 @@ class BoxPairFunction : public torch::autograd::Function<BoxPairFunction<I>> {
 };
 
 // The backward op is not differentiable: double backward is a clear error.
+// (Plain backward passes skip this kernel: see call_backward_op.)
 template <size_t I>
 class BoxPairBackwardFunction : public torch::autograd::Function<BoxPairBackwardFunction<I>> {
  public:

@@ -9,6 +9,7 @@
 
 #include <string>
 
+#include "common/raw_views.h"
 #include "super_iou/box_iou.h"
 #include "super_iou/cpu/box_iou_kernel.h"
 
@@ -52,7 +53,7 @@ template <size_t I>
 std::tuple<at::Tensor, at::Tensor> box_op_backward_cpu(
     const at::Tensor& grad, const at::Tensor& boxes1, const at::Tensor& boxes2, double eps, c10::string_view fmt) {
   constexpr BoxOpDecl decl = kBoxOps[I];
-  const std::string op = backward_name(decl).substr(1);
+  static const std::string op = backward_name(decl).substr(1);
   const auto p = detail::prepare_box_pair_backward(op.c_str(), decl, grad, boxes1, boxes2, fmt, eps);
   auto shape = p.shape;
   shape.push_back(4);
@@ -62,11 +63,12 @@ std::tuple<at::Tensor, at::Tensor> box_op_backward_cpu(
     return {grad1, grad2};
   }
   const auto rows = detail::row_views(p);
+  const auto upstream = grad.scalar_type() == p.out_dtype ? grad : grad.to(p.out_dtype);
   auto iter = at::TensorIteratorConfig()
                   .check_all_same_dtype(false)
-                  .add_owned_output(grad1.select(-1, 0))
-                  .add_owned_output(grad2.select(-1, 0))
-                  .add_owned_const_input(grad.to(p.out_dtype).expand(p.shape))
+                  .add_owned_output(raw_select(grad1, -1, 0))
+                  .add_owned_output(raw_select(grad2, -1, 0))
+                  .add_owned_const_input(raw_expand(upstream, p.shape))
                   .add_owned_const_input(rows.first1)
                   .add_owned_const_input(rows.first2)
                   .build();

@@ -38,6 +38,16 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> _lstm_cell_backward(
 }
 
 namespace detail {
+namespace {
+
+// t in `dtype` and as a [rows, cols] tensor; t itself where it already is one
+// (to() and view() cost a dispatch each even when they change nothing).
+at::Tensor as_2d(const at::Tensor& t, at::ScalarType dtype, int64_t rows, int64_t cols) {
+  const auto converted = t.scalar_type() == dtype ? t : t.to(dtype);
+  return converted.dim() == 2 ? converted : converted.view({rows, cols});
+}
+
+}  // namespace
 
 LstmArgs check_lstm_args(
     const char* op, const at::Tensor& input_gates, const at::Tensor& hidden_gates,
@@ -93,9 +103,9 @@ LstmArgs check_lstm_args(
   const auto promoted = [dtype](const at::Tensor& t) {
     return (!t.defined() || t.scalar_type() == dtype) ? t : t.to(dtype);
   };
-  args.input_gates = promoted(input_gates).view({args.batch, width});
-  args.hidden_gates = promoted(hidden_gates).view({args.batch, width});
-  args.cx = promoted(cx).view({args.batch, args.hidden});
+  args.input_gates = as_2d(input_gates, dtype, args.batch, width);
+  args.hidden_gates = as_2d(hidden_gates, dtype, args.batch, width);
+  args.cx = as_2d(cx, dtype, args.batch, args.hidden);
   args.b_ih = promoted(args.b_ih);
   args.b_hh = promoted(args.b_hh);
   return args;
@@ -124,8 +134,8 @@ LstmBackwardArgs check_lstm_backward_args(
   check_same_device(op, {"cx", "workspace"}, {cx, workspace});
   // the forward's compute dtype: that of the workspace, promoted with cx's
   const auto dtype = at::promote_types(cx.scalar_type(), workspace.scalar_type());
-  args.cx = cx.to(dtype).view({args.batch, args.hidden});
-  args.workspace = workspace.to(dtype).view({args.batch, 4 * args.hidden});
+  args.cx = as_2d(cx, dtype, args.batch, args.hidden);
+  args.workspace = as_2d(workspace, dtype, args.batch, 4 * args.hidden);
   const auto state_grad = [&](const char* name, const at::Tensor& grad) {
     if (!grad.defined()) {  // that output was not used
       return at::zeros({args.batch, args.hidden}, args.cx.options());
@@ -135,7 +145,7 @@ LstmBackwardArgs check_lstm_backward_args(
         grad.sizes() == cx.sizes(), op, ": expected ", name, " of the shape of cx ",
         format_shape(cx.sizes()), ", but got ", format_shape(grad.sizes()));
     check_same_device(op, {"cx", name}, {cx, grad});
-    return grad.to(dtype).view({args.batch, args.hidden});
+    return as_2d(grad, dtype, args.batch, args.hidden);
   };
   args.grad_hy = state_grad("grad_hy", grad_hy);
   args.grad_cy = state_grad("grad_cy", grad_cy);

@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
+#include "common/raw_views.h"
 #include "super_lstm/cpu/lstm_cell_kernel.h"
 #include "super_lstm/lstm_cell.h"
 
@@ -20,9 +21,9 @@ namespace {
 void add_gates(at::TensorIteratorConfig& config, const at::Tensor& gates, int64_t hidden, bool output) {
   for (int k = 0; k < 4; ++k) {
     if (output) {
-      config.add_owned_output(gates.narrow(-1, k * hidden, hidden));
+      config.add_owned_output(raw_narrow(gates, -1, k * hidden, hidden));
     } else {
-      config.add_owned_const_input(gates.narrow(-1, k * hidden, hidden));
+      config.add_owned_const_input(raw_narrow(gates, -1, k * hidden, hidden));
     }
   }
 }
@@ -61,7 +62,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> run_forward(
   auto cy = at::empty({args.batch, args.hidden}, args.cx.options());
   auto workspace = training ? at::empty({args.batch, 4 * args.hidden}, args.cx.options()) : at::Tensor();
   lstm_cell_forward_into(args, hy, cy, workspace);
-  return {hy.view(cx.sizes()), cy.view(cx.sizes()), training ? workspace.view(input_gates.sizes()) : workspace};
+  if (!args.batched) {  // back to the caller's [H] / [4H]
+    return {hy.view(cx.sizes()), cy.view(cx.sizes()), training ? workspace.view(input_gates.sizes()) : workspace};
+  }
+  return {hy, cy, workspace};
 }
 
 std::tuple<at::Tensor, at::Tensor> lstm_cell_cpu(
@@ -95,7 +99,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lstm_cell_backward_cpu(
   at::native::torchops_lstm_cell_backward_stub(at::kCPU, iter);
   // the bias gradient: a deterministic reduction over the batch
   auto grad_bias = has_bias ? grad_gates.sum(0) : at::empty({0}, grad_gates.options());
-  return {grad_gates.view(workspace.sizes()), grad_cx.view(cx.sizes()), grad_bias};
+  if (!args.batched) {
+    return {grad_gates.view(workspace.sizes()), grad_cx.view(cx.sizes()), grad_bias};
+  }
+  return {grad_gates, grad_cx, grad_bias};
 }
 
 }  // namespace

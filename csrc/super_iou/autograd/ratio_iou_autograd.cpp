@@ -4,6 +4,7 @@
 #include <torch/autograd.h>
 #include <torch/library.h>
 
+#include "common/autograd.h"
 #include "common/checks.h"
 #include "super_iou/ratio_iou.h"
 
@@ -28,9 +29,11 @@ class RatioIouFunction : public torch::autograd::Function<RatioIouFunction> {
 
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
     const auto saved = ctx->get_saved_variables();
-    auto grads = _ratio_iou_backward(
-        grad_outputs[0], saved[0], saved[1], saved[2], saved[3], saved[4], saved[5], saved[6],
-        saved[7], ctx->saved_data["eps"].toDouble());
+    const double eps = ctx->saved_data["eps"].toDouble();
+    auto grads = call_backward_op([&] {
+      return _ratio_iou_backward(
+          grad_outputs[0], saved[0], saved[1], saved[2], saved[3], saved[4], saved[5], saved[6], saved[7], eps);
+    });
     // A broadcast input gets the sum of its gradient over the broadcast dims.
     for (size_t i = 0; i < grads.size(); ++i) {
       if (grads[i].sizes() != saved[i].sizes()) {
@@ -43,7 +46,8 @@ class RatioIouFunction : public torch::autograd::Function<RatioIouFunction> {
 };
 
 // The backward op is not differentiable itself: double backward is an error
-// that says so, instead of silently wrong second derivatives.
+// that says so, instead of silently wrong second derivatives. (Plain backward
+// passes skip this kernel: see call_backward_op.)
 class RatioIouBackwardFunction : public torch::autograd::Function<RatioIouBackwardFunction> {
  public:
   static variable_list forward(

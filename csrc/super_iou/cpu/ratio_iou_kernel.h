@@ -14,4 +14,10 @@ using torchops_ratio_iou_fn = void (*)(at::TensorIteratorBase& iter, double eps)
 DECLARE_DISPATCH(torchops_ratio_iou_fn, torchops_ratio_iou_stub)
 DECLARE_DISPATCH(torchops_ratio_iou_fn, torchops_ratio_iou_backward_stub)
 
+// The same loops over operands that are all contiguous with n elements of
+// dtype `dtype` (data: the operands' pointers in the order above).
+using torchops_ratio_iou_contiguous_fn = void (*)(char* const* data, int64_t n, at::ScalarType dtype, double eps);
+DECLARE_DISPATCH(torchops_ratio_iou_contiguous_fn, torchops_ratio_iou_contiguous_stub)
+DECLARE_DISPATCH(torchops_ratio_iou_contiguous_fn, torchops_ratio_iou_backward_contiguous_stub)
+
 }  // namespace at::native

@@ -7,6 +7,7 @@
 #include <torch/autograd.h>
 #include <torch/library.h>
 
+#include "common/autograd.h"
 #include "common/checks.h"
 #include "super_lstm/lstm_cell.h"
 
@@ -49,8 +50,8 @@ class LstmCellFunction : public torch::autograd::Function<LstmCellFunction> {
     const auto saved = ctx->get_saved_variables();
     const bool has_b_ih = ctx->saved_data["b_ih"].toBool();
     const bool has_b_hh = ctx->saved_data["b_hh"].toBool();
-    auto [grad_gates, grad_cx, grad_bias] =
-        _lstm_cell_backward(grads[0], grads[1], saved[0], saved[1], has_b_ih || has_b_hh);
+    auto [grad_gates, grad_cx, grad_bias] = call_backward_op(
+        [&] { return _lstm_cell_backward(grads[0], grads[1], saved[0], saved[1], has_b_ih || has_b_hh); });
     // input_gates and hidden_gates enter as a sum: one gradient serves both,
     // and one batch reduction both biases.
     return {grad_gates, grad_gates, grad_cx, has_b_ih ? grad_bias : at::Tensor(),
@@ -58,6 +59,8 @@ class LstmCellFunction : public torch::autograd::Function<LstmCellFunction> {
   }
 };
 
+// The backward op is not differentiable: double backward is a clear error.
+// (Plain backward passes skip this kernel: see call_backward_op.)
 class LstmCellBackwardFunction : public torch::autograd::Function<LstmCellBackwardFunction> {
  public:
   static variable_list forward(
