@@ -15,7 +15,10 @@ in microseconds per call:
   prepares the next kernel are counted).
 - latency (GPU): what a user's Python loop pays per call, host included: wall
   time of k back-to-back calls and one synchronize, divided by k.
-- wall (CPU): the same loop's wall time per call.
+- wall (CPU): the same loop's wall time per call. CPU runs keep freed memory
+  in the process (`keep_freed_memory`): glibc's default returns it to the OS by
+  heuristics that depend on the exact sequence of allocation sizes, so one
+  implementation could pay page faults on every call and another none.
 
 Implementations are interleaved: each repeat takes one sample of every
 implementation, in an order rotated by one each repeat, so a machine that slows
@@ -26,6 +29,7 @@ TorchScript's profiling runs) is timed apart and reported as "first call".
 
 from __future__ import annotations
 
+import ctypes
 import datetime
 import importlib.metadata
 import math
@@ -540,6 +544,46 @@ def _sampler(impl: _Impl, row: Row, case: Case, settings: Settings,
     return lambda: {name: f() for name, f in figures.items()}
 
 
+# --- the allocator ------------------------------------------------------------------------
+
+# glibc mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_MAX = -4
+_malloc_setting = "default"
+
+
+def keep_freed_memory() -> str:
+    """Makes glibc's malloc keep freed memory for reuse instead of returning it
+    to the OS, for the rest of the process; returns what the allocator now
+    does, as the result files record it.
+
+    By default glibc serves large blocks with mmap and trims the top of its
+    heap by heuristics (a threshold that follows the largest block freed so
+    far): whether a block freed by one call comes back to the next call or is
+    unmapped, so that its pages fault in again (zeroed by the kernel), depends
+    on the exact sizes and order of the tensors each implementation allocates
+    and frees. Measured on the CPU machine, 2 threads: lstm_cell
+    forward+backward at (1024, 1024) paid 0 to 5600 page faults per call
+    (up to ~8 ms of kernel time, more than the kernel itself) depending on the
+    implementation and the repeat. With mmap off and no trimming, every
+    implementation reuses its memory in steady state, as it does under jemalloc
+    or tcmalloc (what PyTorch's CPU performance guide recommends); first calls
+    still fault in."""
+    global _malloc_setting
+    if _malloc_setting != "default":
+        return _malloc_setting
+    if not (sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"):
+        return _malloc_setting
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return _malloc_setting
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    if mallopt(_M_MMAP_MAX, 0) and mallopt(_M_TRIM_THRESHOLD, 2**31 - 1):
+        _malloc_setting = "glibc, freed memory kept (mmap off, no trimming)"
+    return _malloc_setting
+
+
 # --- what the run measures once -----------------------------------------------------------
 
 def measure_bandwidth(device: str, dry_run: bool = False) -> dict[str, float]:
@@ -640,6 +684,7 @@ def environment(device: str) -> dict:
         "aten_cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "torchops_cpu_capability": capability() if callable(capability) else "n/a (torchops.cpu_capability absent)",
         "threads": torch.get_num_threads(),
+        "malloc": _malloc_setting,
         "load_average": " ".join(f"{v:.2f}" for v in os.getloadavg()),
         "python": platform.python_version(),
         "torch": torch.__version__,

@@ -21,7 +21,8 @@ def cell(stats: Stats | None, marker: str = "") -> str:
 
 def environment_lines(env: dict, bandwidth: dict, floor: dict | None, load_end: str | None = None) -> list[str]:
     cpu = (f"CPU {env['cpu_model']}, ATen CPU capability {env['aten_cpu_capability']}, torchops CPU capability "
-           f"{env['torchops_cpu_capability']}, {env['threads']} threads")
+           f"{env['torchops_cpu_capability']}, {env['threads']} threads"
+           + (f", malloc: {env['malloc']}" if env.get("malloc") else ""))
     lines = [f"- GPU {env['gpu']} (driver {env.get('driver') or 'unknown'}, CUDA {env.get('cuda')}, "
              f"{env.get('sms')} SMs); host {cpu}" if env["device"] == "cuda" else f"- {cpu}"]
     lines += [

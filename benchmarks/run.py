@@ -5,7 +5,8 @@
 Writes <suite>.json/.md/.png and summary.md to benchmarks/results/latest/<device-tag>/
 (git-ignored), or with --record to benchmarks/results/<device-tag>/. --ops (or
 the BENCH_OPS environment variable, comma- or space-separated) picks suites
-(listed by --help).
+(listed by --help). CPU runs keep freed memory in the process (see
+harness.keep_freed_memory); BENCH_MALLOC=default leaves glibc's malloc as it is.
 """
 
 from __future__ import annotations
@@ -117,6 +118,8 @@ def main(argv=None) -> int:
     # "Error detected in IndexPutBackward0" warning and recovers (torch 2.13); results are checked anyway
     warnings.filterwarnings("ignore", message="Error detected in IndexPutBackward0", category=UserWarning)
     settings = settings_from(args)
+    if args.device == "cpu" and os.environ.get("BENCH_MALLOC", "kept") != "default":
+        harness.keep_freed_memory()  # wall times without the allocator's page-fault lottery (see there)
     # Inductor's cache is not keyed on ATEN_CPU_CAPABILITY and the default one is shared with other
     # processes (tests at another capability); C++ compile errors of torch.compile seen in a run here
     # while such tests ran are the likely effect. The benchmark keeps its own, per capability.
