@@ -26,9 +26,10 @@ def boxes(n: int, seed: int, requires_grad: bool = False) -> torch.Tensor:
     return torch.cat([corner, corner + size], dim=1).requires_grad_(requires_grad)
 
 
-def pairwise(n: int, m: int, backend: str):
+def pairwise(n: int, m: int, backend: str, name: str = "box_iou"):
     a, b = boxes(n, 0), boxes(m, 1)
-    return lambda: ops.box_iou(a, b, backend=backend)
+    fn = getattr(ops, name)
+    return lambda: fn(a, b, backend=backend)
 
 
 def loss_training(name: str, n: int, backend: str):
@@ -51,6 +52,9 @@ def ratio_training(n: int, impl: str):
 CASES = {
     "box_iou-4000x4000-native": lambda: pairwise(4000, 4000, "native"),
     "box_iou-20000x2000-native": lambda: pairwise(20000, 2000, "native"),
+    "generalized_box_iou-4000x4000-native": lambda: pairwise(4000, 4000, "native", "generalized_box_iou"),
+    "complete_box_iou-4000x4000-native": lambda: pairwise(4000, 4000, "native", "complete_box_iou"),
+    "giou-1e7-train-native": lambda: loss_training("generalized_box_iou_loss", 10**7, "native"),
     "ciou-1e7-train-native": lambda: loss_training("complete_box_iou_loss", 10**7, "native"),
     "ciou-1e7-train-triton": lambda: loss_training("complete_box_iou_loss", 10**7, "triton"),
     "ratio-1e5-train-native": lambda: ratio_training(10**5, "native"),

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 
 namespace torchops {
 namespace cuda {
@@ -101,8 +102,21 @@ inline bool is_aligned(const void* ptr, int bytes) {
   return reinterpret_cast<std::uintptr_t>(ptr) % bytes == 0;
 }
 
-// Launches the kernel above on the current stream: 16-byte accesses when every
-// pointer allows them, one element per access otherwise.
+// Bytes per access of the vector path: 16, or (experiment) the override in
+// TORCHOPS_DEV_VECTOR_BYTES (8 or 4).
+inline int vector_bytes() {
+  static const int bytes = [] {
+    const char* env = std::getenv("TORCHOPS_DEV_VECTOR_BYTES");
+    const int v = env ? std::atoi(env) : 16;
+    return v == 8 || v == 4 ? v : 16;
+  }();
+  return bytes;
+}
+
+// Launches the kernel above on the current stream: vector accesses when every
+// pointer allows them and there is enough work for them to reach every SM
+// (two blocks each), one element per access otherwise (ratio_iou's backward
+// at 1e5 elements ran 98 blocks of 4-wide vectors on 132 SMs).
 template <typename scalar_t, int NOut, int NIn, typename Op>
 void launch_contiguous_elementwise(
     Array<const scalar_t*, NIn> in, uint32_t broadcast_mask, Array<scalar_t*, NOut> out,
@@ -110,22 +124,25 @@ void launch_contiguous_elementwise(
   if (n == 0) {
     return;
   }
-  constexpr int kVec = 16 / sizeof(scalar_t);
+  constexpr int kVec16 = 16 / sizeof(scalar_t);
+  constexpr int kVec8 = kVec16 / 2 > 0 ? kVec16 / 2 : 1;
+  constexpr int kVec4 = kVec16 / 4 > 0 ? kVec16 / 4 : 1;
+  const int vec_bytes = vector_bytes();
+  const int vec = std::max<int>(1, vec_bytes / static_cast<int>(sizeof(scalar_t)));
   bool aligned = true;
   for (int k = 0; k < NIn; ++k) {
-    aligned = aligned && (((broadcast_mask >> k) & 1u) || is_aligned(in[k], 16));
+    aligned = aligned && (((broadcast_mask >> k) & 1u) || is_aligned(in[k], vec_bytes));
   }
   for (int o = 0; o < NOut; ++o) {
-    aligned = aligned && is_aligned(out[o], 16);
+    aligned = aligned && is_aligned(out[o], vec_bytes);
   }
   const auto* props = at::cuda::getCurrentDeviceProperties();
-  const int64_t work = aligned ? std::max<int64_t>(n / kVec, 1) : n;
+  const bool vectorize = aligned && vec > 1 && n / vec >= 2 * static_cast<int64_t>(props->multiProcessorCount) * kThreads;
+  const int64_t work = vectorize ? n / vec : n;
   auto stream = at::cuda::getCurrentCUDAStream();
   // One wave of the blocks that fit at once (the kernel's registers decide how
-  // many per SM), each striding over the work. Sized for 8 blocks per SM, the
-  // ratio_iou forward (48 registers, 5 fit) left its last 3/8 of blocks for a
-  // second, partly empty wave: 1e8 elements took 959 us on an H200, 850 us
-  // with this grid (streaming loads or one block per 256 vectors: 870-900).
+  // many per SM), each striding over the work: a grid sized for a fixed number
+  // of blocks per SM left a second, partly empty wave.
   const auto launch = [&](auto kernel) {
     // per kernel, asked once (it only sizes the grid: a wrong guess on a second
     // GPU model in one process costs speed, not correctness)
@@ -138,10 +155,14 @@ void launch_contiguous_elementwise(
     const int blocks = static_cast<int>(std::min<int64_t>((work + kThreads - 1) / kThreads, resident));
     kernel<<<blocks, kThreads, 0, stream>>>(in, broadcast_mask, out, n, op);
   };
-  if (aligned) {
-    launch(contiguous_elementwise_kernel<scalar_t, kVec, NOut, NIn, Op>);
-  } else {
+  if (!vectorize) {
     launch(contiguous_elementwise_kernel<scalar_t, 1, NOut, NIn, Op>);
+  } else if (vec == kVec16) {
+    launch(contiguous_elementwise_kernel<scalar_t, kVec16, NOut, NIn, Op>);
+  } else if (vec == kVec8) {
+    launch(contiguous_elementwise_kernel<scalar_t, kVec8, NOut, NIn, Op>);
+  } else {
+    launch(contiguous_elementwise_kernel<scalar_t, kVec4, NOut, NIn, Op>);
   }
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }

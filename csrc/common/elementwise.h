@@ -8,6 +8,7 @@
 #include <c10/macros/Macros.h>
 
 #include <cmath>
+#include <limits>
 #include <type_traits>
 
 #if !defined(__CUDACC__)
@@ -93,16 +94,38 @@ C10_HOST_DEVICE inline T atan_(T x) {
   return std::atan(x);
 }
 
-// a / b. On the GPU a zero a skips the division: IEEE division takes its
-// slow path for a zero numerator, and a zero intersection (disjoint boxes,
-// most pairs of an IoU matrix) is the common case there. Same value as a / b
-// (0 / NaN is NaN) but for the sign of a zero result.
+#ifdef __CUDA_ARCH__
+// x, through a register move the compiler cannot see into: it keeps the
+// caller's choice of x (left alone, it divides by the original numerator,
+// since the quotient is discarded where it was replaced).
+__device__ inline float opaque(float x) {
+  float y;
+  asm("mov.b32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+__device__ inline double opaque(double x) {
+  double y;
+  asm("mov.b64 %0, %1;" : "=d"(y) : "d"(x));
+  return y;
+}
+#endif
+
+// a / b. On the GPU a zero a is divided as 1 / b and the result replaced:
+// IEEE division takes its slow path for a zero numerator, and a zero
+// intersection (disjoint boxes, most pairs of an IoU matrix) is the common
+// case there. Without a branch, so the compiler can interleave the divisions
+// of neighbouring pairs. Same value as a / b (0 / 0 and 0 / NaN are NaN) but
+// for the sign of a zero result.
 template <typename T>
 C10_HOST_DEVICE inline T divide_zero_fast(T a, T b) {
 #ifdef __CUDA_ARCH__
-  if (a == T(0)) return b != b ? b : T(0);
-#endif
+  const bool zero = a == T(0);
+  const T q = opaque(zero ? T(1) : a) / b;
+  const T zero_over_b = b > T(0) || b < T(0) ? T(0) : std::numeric_limits<T>::quiet_NaN();
+  return zero ? zero_over_b : q;
+#else
   return a / b;
+#endif
 }
 
 // Both masks true (comparisons of scalars give bool, of vectors lane masks).

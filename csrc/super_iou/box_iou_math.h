@@ -98,21 +98,30 @@ C10_HOST_DEVICE inline T guarded(T d) {
 // w == h == 0).
 // One atan: w / h is the reference's quotient where h != 0 and +-inf (atan:
 // +-pi/2, its limit) where h == 0 but w != 0; only 0 / 0 is replaced.
+// The quotient atan is taken of: w / h, or w * (1 / h) from the height's
+// reciprocal (the backward's, which needs 1 / h too).
 template <typename T>
-C10_HOST_DEVICE inline T aspect_angle(T w, T h) {
+C10_HOST_DEVICE inline T aspect_ratio(T w, T h) {
   const T zero(0);
-  return atan_(select((w == zero) & (h == zero), zero, w / h));
+  return select((w == zero) & (h == zero), zero, w / h);
+}
+template <typename T>
+C10_HOST_DEVICE inline T aspect_ratio(T w, T h, T h_reciprocal) {
+  const T zero(0);
+  return select((w == zero) & (h == zero), zero, w * h_reciprocal);
 }
 
+// From aspect_ratio(w, h) and 1 / h (reused): where h != 0 the ratio is the
+// backward's w / guarded(h); where h == 0 that is w / 1.
 template <typename T>
-C10_HOST_DEVICE inline GradPair<T> aspect_angle_backward(T w, T h, T grad) {
+C10_HOST_DEVICE inline GradPair<T> aspect_angle_backward(T w, T h, T ratio, T h_reciprocal, T grad) {
   // in autograd's order: the where masks first, then atan's and div's
   // derivatives (so a NaN w or h still gives NaN where eager's does)
-  const T zero(0);
-  const T hs = guarded(h);
-  const T q = w / hs;
-  const T gq = select(h == zero, zero, grad) / (T(1) + q * q);
-  return {gq / hs, select(h == zero, zero, negate(gq) * (w / (hs * hs)))};
+  const T zero(0), one(1);
+  const T guarded_reciprocal = select(h == zero, one, h_reciprocal);
+  const T q = select(h == zero, w, ratio);
+  const T gq = select(h == zero, zero, grad) / (one + q * q);
+  return {gq * guarded_reciprocal, select(h == zero, zero, negate(gq) * (q * guarded_reciprocal))};
 }
 
 // 4 / pi^2, CIoU's aspect weight.
@@ -129,13 +138,18 @@ struct BoxPairTerms {
   T enclose_w_raw, enclose_h_raw, enclose_w, enclose_h;
   T enclose_area, enclose_denominator;  // GIoU
   T rho2, diagonal2;                    // DIoU, CIoU
-  T angle_a, angle_b, v, alpha;         // CIoU
+  T penalty;                            // GIoU, DIoU, CIoU (before CIoU's alpha v)
+  // 1 / each denominator, where the terms are computed for the backward
+  // (with_reciprocals): its derivatives need them, and the quotients are then
+  // products with them, one division per denominator
+  T union_reciprocal, enclose_reciprocal, diagonal2_reciprocal, height_reciprocal_a, height_reciprocal_b;
+  T ratio_a, ratio_b, angle_a, angle_b, v, alpha;  // CIoU
   T value;
 };
 
 // From both boxes' geometry (box_geometry): the pairwise kernels read each
 // box once per tile and reuse its geometry for every pair it is in.
-template <BoxKind kind, bool loss, typename T>
+template <BoxKind kind, bool loss, bool with_reciprocals = false, typename T>
 C10_HOST_DEVICE inline BoxPairTerms<kind, loss, T> box_pair_terms(
     const BoxGeometry<T>& geometry_a, const BoxGeometry<T>& geometry_b, const BoxParams<T>& p) {
   const T zero(0), one(1);
@@ -156,8 +170,13 @@ C10_HOST_DEVICE inline BoxPairTerms<kind, loss, T> box_pair_terms(
   }
   t.union_area = a.w * a.h + b.w * b.h - t.inter;
   t.union_denominator = guarded(loss ? t.union_area + p.eps : t.union_area);
-  t.iou = divide_zero_fast(t.inter, t.union_denominator);
-  T penalty = zero;  // metric = iou - penalty (CIoU's alpha v comes last)
+  if constexpr (with_reciprocals) {
+    t.union_reciprocal = one / t.union_denominator;
+    t.iou = t.inter * t.union_reciprocal;
+  } else {
+    t.iou = divide_zero_fast(t.inter, t.union_denominator);
+  }
+  t.penalty = zero;  // metric = iou - penalty (CIoU's alpha v comes last)
   if constexpr (kind != BoxKind::IoU) {
     t.enclose_w_raw = maximum_nan(a.x2, b.x2) - minimum_nan(a.x1, b.x1);
     t.enclose_h_raw = maximum_nan(a.y2, b.y2) - minimum_nan(a.y1, b.y1);
@@ -167,23 +186,42 @@ C10_HOST_DEVICE inline BoxPairTerms<kind, loss, T> box_pair_terms(
   if constexpr (kind == BoxKind::GIoU) {
     t.enclose_area = t.enclose_w * t.enclose_h;
     t.enclose_denominator = guarded(loss ? t.enclose_area + p.eps : t.enclose_area);
-    penalty = (t.enclose_area - t.union_area) / t.enclose_denominator;
+    if constexpr (with_reciprocals) {
+      t.enclose_reciprocal = one / t.enclose_denominator;
+      t.penalty = (t.enclose_area - t.union_area) * t.enclose_reciprocal;
+    } else {
+      t.penalty = (t.enclose_area - t.union_area) / t.enclose_denominator;
+    }
   }
   if constexpr (kind == BoxKind::DIoU || kind == BoxKind::CIoU) {
     t.diagonal2 = guarded(t.enclose_w * t.enclose_w + t.enclose_h * t.enclose_h + p.eps);
     const T dx = a.xc - b.xc, dy = a.yc - b.yc;
     t.rho2 = dx * dx + dy * dy;
-    penalty = t.rho2 / t.diagonal2;
+    if constexpr (with_reciprocals) {
+      t.diagonal2_reciprocal = one / t.diagonal2;
+      t.penalty = t.rho2 * t.diagonal2_reciprocal;
+    } else {
+      t.penalty = t.rho2 / t.diagonal2;
+    }
   }
   if constexpr (loss) {
-    t.value = kind == BoxKind::GIoU ? one - (t.iou - penalty) : one - t.iou + penalty;
+    t.value = kind == BoxKind::GIoU ? one - (t.iou - t.penalty) : one - t.iou + t.penalty;
   } else {
-    t.value = t.iou - penalty;
+    t.value = t.iou - t.penalty;
   }
   if constexpr (kind == BoxKind::CIoU) {
     // torchvision adds alpha v last: diou - alpha v, diou_loss + alpha v
-    t.angle_a = aspect_angle(a.w, a.h);
-    t.angle_b = aspect_angle(b.w, b.h);
+    if constexpr (with_reciprocals) {
+      t.height_reciprocal_a = one / a.h;
+      t.height_reciprocal_b = one / b.h;
+      t.ratio_a = aspect_ratio(a.w, a.h, t.height_reciprocal_a);
+      t.ratio_b = aspect_ratio(b.w, b.h, t.height_reciprocal_b);
+    } else {
+      t.ratio_a = aspect_ratio(a.w, a.h);
+      t.ratio_b = aspect_ratio(b.w, b.h);
+    }
+    t.angle_a = atan_(t.ratio_a);
+    t.angle_b = atan_(t.ratio_b);
     const T d = t.angle_a - t.angle_b;
     t.v = aspect_weight<T>() * (d * d);
     t.alpha = t.v / guarded(one - t.iou + t.v + p.eps_alpha);  // no gradient (torch.no_grad in torchvision)
@@ -192,10 +230,10 @@ C10_HOST_DEVICE inline BoxPairTerms<kind, loss, T> box_pair_terms(
   return t;
 }
 
-template <BoxKind kind, bool loss, typename T>
+template <BoxKind kind, bool loss, bool with_reciprocals = false, typename T>
 C10_HOST_DEVICE inline BoxPairTerms<kind, loss, T> box_pair_terms(
     const Box4<T>& box_a, const Box4<T>& box_b, const BoxParams<T>& p) {
-  return box_pair_terms<kind, loss>(box_geometry(p.format, box_a), box_geometry(p.format, box_b), p);
+  return box_pair_terms<kind, loss, with_reciprocals>(box_geometry(p.format, box_a), box_geometry(p.format, box_b), p);
 }
 
 template <BoxKind kind, bool loss, typename T>
@@ -220,7 +258,7 @@ template <BoxKind kind, bool loss, typename T>
 C10_HOST_DEVICE inline BoxPairGrad<T> box_pair_backward(
     const Box4<T>& box_a, const Box4<T>& box_b, const BoxParams<T>& p, T grad) {
   const T zero(0), two(2);
-  const auto t = box_pair_terms<kind, loss>(box_a, box_b, p);
+  const auto t = box_pair_terms<kind, loss, true>(box_a, box_b, p);
   const auto& a = t.a;
   const auto& b = t.b;
   BoxGeometry<T> ga{zero, zero, zero, zero, zero, zero, zero, zero};
@@ -232,12 +270,11 @@ C10_HOST_DEVICE inline BoxPairGrad<T> box_pair_backward(
   T g_union = zero;
 
   if constexpr (kind == BoxKind::GIoU) {
-    // penalty = (C - U) / guarded(C [+ eps])
-    const T g_quotient = g_penalty / t.enclose_denominator;
+    // penalty = (C - U) / guarded(C [+ eps]): d/dnumerator = 1 / denominator,
+    // d/ddenominator = -quotient / denominator
+    const T g_quotient = g_penalty * t.enclose_reciprocal;
     const T c_plus = loss ? t.enclose_area + p.eps : t.enclose_area;
-    const T g_denominator = select(
-        c_plus == zero, zero, negate(g_penalty) * (((t.enclose_area - t.union_area) / t.enclose_denominator) /
-                                                    t.enclose_denominator));
+    const T g_denominator = select(c_plus == zero, zero, negate(g_penalty) * (t.penalty * t.enclose_reciprocal));
     const T g_area = g_quotient + g_denominator;
     g_union = g_union - g_quotient;
     T g_w = g_area * t.enclose_h, g_h = g_area * t.enclose_w;
@@ -252,9 +289,9 @@ C10_HOST_DEVICE inline BoxPairGrad<T> box_pair_backward(
   }
   if constexpr (kind == BoxKind::DIoU || kind == BoxKind::CIoU) {
     // rho2 / guarded(cw^2 + ch^2 + eps)
-    const T g_rho2 = g_penalty / t.diagonal2;
+    const T g_rho2 = g_penalty * t.diagonal2_reciprocal;
     const T c2 = t.enclose_w * t.enclose_w + t.enclose_h * t.enclose_h + p.eps;
-    const T g_c2 = select(c2 == zero, zero, negate(g_penalty) * ((t.rho2 / t.diagonal2) / t.diagonal2));
+    const T g_c2 = select(c2 == zero, zero, negate(g_penalty) * (t.penalty * t.diagonal2_reciprocal));
     const T dx = a.xc - b.xc, dy = a.yc - b.yc;
     const T g_dx = g_rho2 * (two * dx), g_dy = g_rho2 * (two * dy);
     ga.xc = ga.xc + g_dx, gb.xc = gb.xc - g_dx, ga.yc = ga.yc + g_dy, gb.yc = gb.yc - g_dy;
@@ -271,17 +308,16 @@ C10_HOST_DEVICE inline BoxPairGrad<T> box_pair_backward(
   if constexpr (kind == BoxKind::CIoU) {
     // alpha * v with alpha constant; v = k (angle_a - angle_b)^2
     const T g_d = g_penalty * t.alpha * (aspect_weight<T>() * (two * (t.angle_a - t.angle_b)));
-    const GradPair<T> g_angle_a = aspect_angle_backward(a.w, a.h, g_d);
-    const GradPair<T> g_angle_b = aspect_angle_backward(b.w, b.h, negate(g_d));
+    const GradPair<T> g_angle_a = aspect_angle_backward(a.w, a.h, t.ratio_a, t.height_reciprocal_a, g_d);
+    const GradPair<T> g_angle_b = aspect_angle_backward(b.w, b.h, t.ratio_b, t.height_reciprocal_b, negate(g_d));
     ga.w = ga.w + g_angle_a.first, ga.h = ga.h + g_angle_a.second;
     gb.w = gb.w + g_angle_b.first, gb.h = gb.h + g_angle_b.second;
   }
 
   // iou = inter / guarded(U [+ eps])
-  T g_inter = g_iou / t.union_denominator;
+  T g_inter = g_iou * t.union_reciprocal;
   const T u_plus = loss ? t.union_area + p.eps : t.union_area;
-  g_union = g_union + select(u_plus == zero, zero, negate(g_iou) * ((t.inter / t.union_denominator) /
-                                                                     t.union_denominator));
+  g_union = g_union + select(u_plus == zero, zero, negate(g_iou) * (t.iou * t.union_reciprocal));
   // U = wa ha + wb hb - inter
   ga.w = ga.w + g_union * a.h, ga.h = ga.h + g_union * a.w;
   gb.w = gb.w + g_union * b.h, gb.h = gb.h + g_union * b.w;

@@ -99,6 +99,13 @@ constexpr int kPairwiseLanes = 32;
 constexpr int kColumnsPerThread = 4;
 constexpr int kPairwiseRowThreads = kThreads / kPairwiseLanes;
 constexpr int kTileColumns = kPairwiseLanes * kColumnsPerThread;
+constexpr int kMaxRowsPerThread = 8;
+// box_iou in float fits in 64 registers (half the SM's threads resident);
+// the other kinds and double would spill there.
+template <BoxKind kind, typename opmath_t>
+constexpr int pairwise_min_blocks() {
+  return kind == BoxKind::IoU && sizeof(opmath_t) == 4 ? 4 : 1;
+}
 
 template <typename opmath_t>
 struct alignas(kColumnsPerThread * sizeof(opmath_t)) OutputColumns {
@@ -126,13 +133,20 @@ __device__ __forceinline__ Box4<opmath_t> load_box(const scalar_t* ptr, int64_t 
            static_cast<opmath_t>(ptr[2 * column_stride]), static_cast<opmath_t>(ptr[3 * column_stride])}};
 }
 
+// The block's rows of boxes1 are read and turned into geometry once, into
+// shared memory, and each warp then reads a row with one broadcast access:
+// reading them per warp from global memory (with the format's arithmetic)
+// cost as many instructions as a third of the pairs' own.
 // vector_store: every output row starts 16-byte aligned, so a thread whose
 // columns all exist writes them with vector stores.
 template <BoxKind kind, bool loss, bool vector_store, typename scalar_t, typename opmath_t>
-__global__ void __launch_bounds__(kThreads) pairwise_forward_kernel(
+__global__ void __launch_bounds__(kThreads, pairwise_min_blocks<kind, opmath_t>()) pairwise_forward_kernel(
     opmath_t* out, const scalar_t* a, const scalar_t* b, detail::PairwiseLayout l, int rows_per_thread,
     BoxParams<opmath_t> p) {
+  __shared__ BoxGeometry<opmath_t> tile_rows[kPairwiseRowThreads * kMaxRowsPerThread];
+  const int thread = threadIdx.y * kPairwiseLanes + threadIdx.x;
   const int64_t column0 = (static_cast<int64_t>(blockIdx.x) * kPairwiseLanes + threadIdx.x) * kColumnsPerThread;
+  const bool has_columns = column0 < l.m;
   const int64_t rows_per_block = static_cast<int64_t>(kPairwiseRowThreads) * rows_per_thread;
   for (int64_t batch = blockIdx.z; batch < l.batch; batch += gridDim.z) {
     BoxGeometry<opmath_t> columns[kColumnsPerThread];
@@ -143,24 +157,30 @@ __global__ void __launch_bounds__(kThreads) pairwise_forward_kernel(
       columns[k] = box_geometry(
           p.format, load_box<opmath_t>(b + batch * l.batch_stride2 + j * l.row_stride2, l.column_stride2));
     }
-    if (column0 >= l.m) continue;
     for (int64_t row0 = blockIdx.y * rows_per_block; row0 < l.n; row0 += static_cast<int64_t>(gridDim.y) * rows_per_block) {
-      const int64_t row_end = row0 + rows_per_block < l.n ? row0 + rows_per_block : l.n;
-      for (int64_t i = row0 + threadIdx.y; i < row_end; i += kPairwiseRowThreads) {
-        const auto box = box_geometry(
-            p.format, load_box<opmath_t>(a + batch * l.batch_stride1 + i * l.row_stride1, l.column_stride1));
+      const int rows = static_cast<int>(row0 + rows_per_block < l.n ? rows_per_block : l.n - row0);
+      __syncthreads();  // the previous tile's rows are read
+      for (int r = thread; r < rows; r += kThreads) {
+        tile_rows[r] = box_geometry(
+            p.format,
+            load_box<opmath_t>(a + batch * l.batch_stride1 + (row0 + r) * l.row_stride1, l.column_stride1));
+      }
+      __syncthreads();
+      if (!has_columns) continue;
+      opmath_t* out_row = out + (batch * l.n + row0 + threadIdx.y) * l.m + column0;
+      for (int r = threadIdx.y; r < rows; r += kPairwiseRowThreads, out_row += kPairwiseRowThreads * l.m) {
+        const BoxGeometry<opmath_t> box = tile_rows[r];
         OutputColumns<opmath_t> values;
 #pragma unroll
         for (int k = 0; k < kColumnsPerThread; ++k) {
           values.v[k] = box_pair_value<kind, loss>(box, columns[k], p);
         }
-        opmath_t* row = out + (batch * l.n + i) * l.m;
         if (vector_store && column0 + kColumnsPerThread <= l.m) {
-          store_columns(row + column0, values);
+          store_columns(out_row, values);
         } else {
 #pragma unroll
           for (int k = 0; k < kColumnsPerThread; ++k) {
-            if (column0 + k < l.m) row[column0 + k] = values.v[k];
+            if (column0 + k < l.m) out_row[k] = values.v[k];
           }
         }
       }
@@ -177,7 +197,7 @@ void launch_pairwise_forward(
   const int64_t sms = at::cuda::getCurrentDeviceProperties()->multiProcessorCount;
   const int64_t row_groups = (l.n + kPairwiseRowThreads - 1) / kPairwiseRowThreads;
   const int rows_per_thread =
-      static_cast<int>(std::clamp<int64_t>(row_groups * column_blocks * l.batch / (4 * sms), 1, 8));
+      static_cast<int>(std::clamp<int64_t>(row_groups * column_blocks * l.batch / (4 * sms), 1, kMaxRowsPerThread));
   const int64_t row_blocks = (row_groups + rows_per_thread - 1) / rows_per_thread;
   TORCH_CHECK(column_blocks <= std::numeric_limits<int32_t>::max(), "box_iou: too many columns (", l.m, ")");
   const dim3 grid(static_cast<unsigned>(column_blocks), static_cast<unsigned>(std::min<int64_t>(row_blocks, 65535)),
