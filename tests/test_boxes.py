@@ -363,6 +363,19 @@ def _strided_rows(boxes):
     return wide[..., :4]
 
 
+@pytest.mark.parametrize("name", ["box_iou", "complete_box_iou"])
+def test_pairwise_many_rows_per_block_match_eager(name, device):
+    """Enough rows that the CUDA kernel's blocks take several rows per thread
+    (its shared-memory tile of rows fills, and the last tile is partial)."""
+    gen = torch.Generator().manual_seed(7)
+    b1 = valid_boxes((4001,), generator=gen).to(device=device, dtype=torch.float32)
+    b2 = valid_boxes((520,), generator=gen).to(device=device, dtype=torch.float32)
+    for rows in (b1, _strided_rows(b1)):
+        got = getattr(ops, name)(rows, b2, backend="native")
+        expected = getattr(ops, name)(rows, b2, backend="eager")
+        assert_same_values(got, expected, torch.float32, name)
+
+
 @pytest.mark.parametrize("name", PAIRWISE)
 @pytest.mark.parametrize("shape", [
     ((1,), (1,)), ((5,), (3,)), ((37,), (130,)), ((64,), (128,)), ((300,), (257,)), ((3, 20,), (3, 9)),

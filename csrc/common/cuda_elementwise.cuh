@@ -10,7 +10,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdlib>
 
 namespace torchops {
 namespace cuda {
@@ -102,17 +101,6 @@ inline bool is_aligned(const void* ptr, int bytes) {
   return reinterpret_cast<std::uintptr_t>(ptr) % bytes == 0;
 }
 
-// Bytes per access of the vector path: 16, or (experiment) the override in
-// TORCHOPS_DEV_VECTOR_BYTES (8 or 4).
-inline int vector_bytes() {
-  static const int bytes = [] {
-    const char* env = std::getenv("TORCHOPS_DEV_VECTOR_BYTES");
-    const int v = env ? std::atoi(env) : 16;
-    return v == 8 || v == 4 ? v : 16;
-  }();
-  return bytes;
-}
-
 // Launches the kernel above on the current stream: vector accesses when every
 // pointer allows them and there is enough work for them to reach every SM
 // (two blocks each), one element per access otherwise (ratio_iou's backward
@@ -124,21 +112,17 @@ void launch_contiguous_elementwise(
   if (n == 0) {
     return;
   }
-  constexpr int kVec16 = 16 / sizeof(scalar_t);
-  constexpr int kVec8 = kVec16 / 2 > 0 ? kVec16 / 2 : 1;
-  constexpr int kVec4 = kVec16 / 4 > 0 ? kVec16 / 4 : 1;
-  const int vec_bytes = vector_bytes();
-  const int vec = std::max<int>(1, vec_bytes / static_cast<int>(sizeof(scalar_t)));
+  constexpr int kVec = 16 / sizeof(scalar_t);
   bool aligned = true;
   for (int k = 0; k < NIn; ++k) {
-    aligned = aligned && (((broadcast_mask >> k) & 1u) || is_aligned(in[k], vec_bytes));
+    aligned = aligned && (((broadcast_mask >> k) & 1u) || is_aligned(in[k], 16));
   }
   for (int o = 0; o < NOut; ++o) {
-    aligned = aligned && is_aligned(out[o], vec_bytes);
+    aligned = aligned && is_aligned(out[o], 16);
   }
   const auto* props = at::cuda::getCurrentDeviceProperties();
-  const bool vectorize = aligned && vec > 1 && n / vec >= 2 * static_cast<int64_t>(props->multiProcessorCount) * kThreads;
-  const int64_t work = vectorize ? n / vec : n;
+  const bool vectorize = aligned && n / kVec >= 2 * static_cast<int64_t>(props->multiProcessorCount) * kThreads;
+  const int64_t work = vectorize ? n / kVec : n;
   auto stream = at::cuda::getCurrentCUDAStream();
   // One wave of the blocks that fit at once (the kernel's registers decide how
   // many per SM), each striding over the work: a grid sized for a fixed number
@@ -155,14 +139,10 @@ void launch_contiguous_elementwise(
     const int blocks = static_cast<int>(std::min<int64_t>((work + kThreads - 1) / kThreads, resident));
     kernel<<<blocks, kThreads, 0, stream>>>(in, broadcast_mask, out, n, op);
   };
-  if (!vectorize) {
-    launch(contiguous_elementwise_kernel<scalar_t, 1, NOut, NIn, Op>);
-  } else if (vec == kVec16) {
-    launch(contiguous_elementwise_kernel<scalar_t, kVec16, NOut, NIn, Op>);
-  } else if (vec == kVec8) {
-    launch(contiguous_elementwise_kernel<scalar_t, kVec8, NOut, NIn, Op>);
+  if (vectorize) {
+    launch(contiguous_elementwise_kernel<scalar_t, kVec, NOut, NIn, Op>);
   } else {
-    launch(contiguous_elementwise_kernel<scalar_t, kVec4, NOut, NIn, Op>);
+    launch(contiguous_elementwise_kernel<scalar_t, 1, NOut, NIn, Op>);
   }
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
