@@ -246,9 +246,25 @@ std::pair<dim3, dim3> grid_for(int64_t hidden, int64_t row_groups) {
   return {grid, dim3(threads)};
 }
 
+// The forward's grid: as grid_for, with narrower blocks (down to two warps)
+// where 256-thread blocks would leave SMs without work ((64, 512) filled 64
+// blocks on 132 SMs).
+template <int kVec>
+std::pair<dim3, dim3> forward_grid_for(int64_t hidden, int64_t batch) {
+  auto [grid, block] = grid_for<kVec>(hidden, batch);
+  const int64_t sms = at::cuda::getCurrentDeviceProperties()->multiProcessorCount;
+  const int64_t columns = hidden / kVec;
+  int threads = static_cast<int>(block.x);
+  while (threads > 64 && static_cast<int64_t>(grid.x) * grid.y < 2 * sms) {
+    threads /= 2;
+    grid.x = static_cast<unsigned>(std::min<int64_t>((columns + threads - 1) / threads, 65535));
+  }
+  return {grid, dim3(threads)};
+}
+
 template <typename scalar_t, int kVec, bool kWorkspace>
 void launch_forward(const ForwardOperands<scalar_t>& p, int biases, int64_t batch, int64_t hidden) {
-  const auto [grid, block] = grid_for<kVec>(hidden, batch);
+  const auto [grid, block] = forward_grid_for<kVec>(hidden, batch);
   auto stream = at::cuda::getCurrentCUDAStream();
   switch (biases) {
     case 0: lstm_cell_forward_kernel<scalar_t, kVec, 0, kWorkspace><<<grid, block, 0, stream>>>(p, batch, hidden); break;
