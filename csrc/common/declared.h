@@ -52,8 +52,15 @@ struct Prepared {
   std::vector<int64_t> shape;
 };
 
+// One `const at::Tensor&` per input index. Through a class, not a plain alias:
+// nvcc's front end drops a pack-expanded alias that ignores its parameter, and
+// the host compiler then fails on the code it generates.
 template <size_t>
-using TensorRef = const at::Tensor&;
+struct TensorRefOf {
+  using type = const at::Tensor&;
+};
+template <size_t I>
+using TensorRef = typename TensorRefOf<I>::type;
 
 // The TensorIterator of a kernel's general path (broadcasts, strides, 0-d
 // tensors): `outputs`, then the `lead` inputs (an upstream gradient), then `inputs`.
@@ -69,6 +76,11 @@ inline at::TensorIterator make_iterator(
     }
   }
   return config.build();
+}
+
+template <class Sig>
+c10::TypedOperatorHandle<Sig> find_typed_op(const std::string& name) {
+  return c10::Dispatcher::singleton().findSchemaOrThrow(name.c_str(), "").typed<Sig>();
 }
 
 template <class Decl, class I = std::make_index_sequence<Decl::kArgNames.size()>,
@@ -106,15 +118,11 @@ struct Op<Decl, std::index_sequence<I...>, Scalars<S...>> {
 
   // C++ entry points through the dispatcher, as torch.ops.<ns>.<name> from Python.
   static at::Tensor call(TensorRef<I>... t, S... s) {
-    static auto op = c10::Dispatcher::singleton()
-                         .findSchemaOrThrow((std::string(Decl::kNamespace) + "::" + Decl::kName).c_str(), "")
-                         .template typed<Forward>();
+    static const auto op = find_typed_op<Forward>(std::string(Decl::kNamespace) + "::" + Decl::kName);
     return op.call(t..., s...);
   }
   static std::vector<at::Tensor> call_backward(const at::Tensor& grad, TensorRef<I>... t, S... s) {
-    static auto op = c10::Dispatcher::singleton()
-                         .findSchemaOrThrow((std::string(Decl::kNamespace) + "::" + backward_name()).c_str(), "")
-                         .template typed<Backward>();
+    static const auto op = find_typed_op<Backward>(std::string(Decl::kNamespace) + "::" + backward_name());
     return op.call(grad, t..., s...);
   }
 
