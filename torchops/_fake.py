@@ -7,39 +7,13 @@ from __future__ import annotations
 
 import torch
 
-from torchops import _checks
-
-BOX_NAMES = ("x1", "y1", "w1", "h1", "x2", "y2", "w2", "h2")
-
+from torchops import _checks, _declared
 
 def check_boxes(op: str, boxes, eps) -> tuple[torch.Size, torch.dtype]:
     """ratio_iou's checks; returns the broadcast shape and promoted dtype."""
-    _checks.check_eps(op, eps)
-    for name, t in zip(BOX_NAMES, boxes):
-        _checks.check_floating(op, name, t)
-    _checks.check_same_device(op, BOX_NAMES, boxes)
-    return _checks.broadcast_shape(op, BOX_NAMES, boxes), _checks.promoted_dtype(boxes)
+    from torchops import iou
 
-
-def _check_expandable(op: str, name: str, t, shape) -> None:
-    """As at::is_expandable_to (check_expandable_to in csrc/common/checks.cpp)."""
-    try:
-        fits = torch.broadcast_shapes(t.shape, shape) == shape
-    except RuntimeError:
-        fits = False
-    if not fits:
-        raise ValueError(f"{op}: expected {name} of shape {list(shape)} (or one that broadcasts to it), "
-                         f"but got {list(t.shape)}")
-
-
-def check_ratio_iou_backward(grad, boxes, eps) -> tuple[torch.Size, torch.dtype]:
-    """_ratio_iou_backward's checks (as prepare_boxes_backward in ratio_iou.cpp)."""
-    op = "ratio_iou_backward"
-    shape, dtype = check_boxes(op, boxes, eps)
-    _checks.check_floating(op, "grad", grad)
-    _checks.check_same_device(op, ("x1", "grad"), (boxes[0], grad))
-    _check_expandable(op, "grad", grad, shape)
-    return shape, dtype
+    return iou.DECL.check(op, boxes, (eps,))
 
 
 def check_lstm(op: str, input_gates, hidden_gates, cx, b_ih, b_hh) -> tuple[int, int, torch.dtype]:
@@ -111,17 +85,27 @@ def _registered(qualname: str) -> bool:
     return hasattr(getattr(torch.ops, namespace), name)
 
 
+def register_pointwise_fakes(decl: _declared.Pointwise) -> None:
+    """Fake kernels of a declared pointwise op and its backward op (here: the
+    libraries name this module as the place of their fake kernels)."""
+    n = len(decl.arg_names)
+
+    def fake(*args):
+        shape, dtype = decl.check(decl.name, args[:n], decl.scalars(args))
+        return args[0].new_empty(shape, dtype=dtype)
+
+    def backward_fake(grad, *args):
+        shape, dtype = decl.check_backward(grad, args[:n], decl.scalars(args))
+        return [args[0].new_empty(shape, dtype=dtype) for _ in range(n)]
+
+    torch.library.register_fake(decl.qualname)(fake)
+    torch.library.register_fake(decl.backward_qualname)(backward_fake)
+
+
 if _registered("super_iou::ratio_iou"):
+    from torchops import iou as _iou
 
-    @torch.library.register_fake("super_iou::ratio_iou")
-    def _ratio_iou_fake(x1, y1, w1, h1, x2, y2, w2, h2, eps=1e-5):
-        shape, dtype = check_boxes("ratio_iou", (x1, y1, w1, h1, x2, y2, w2, h2), eps)
-        return x1.new_empty(shape, dtype=dtype)
-
-    @torch.library.register_fake("super_iou::_ratio_iou_backward")
-    def _ratio_iou_backward_fake(grad, x1, y1, w1, h1, x2, y2, w2, h2, eps):
-        shape, dtype = check_ratio_iou_backward(grad, (x1, y1, w1, h1, x2, y2, w2, h2), eps)
-        return [x1.new_empty(shape, dtype=dtype) for _ in range(8)]
+    register_pointwise_fakes(_iou.DECL)
 
 
 if _registered("super_lstm::lstm_cell"):
@@ -169,7 +153,7 @@ def _register_box_op_fakes() -> None:
             shape = boxes.pair_shape(op, boxes1, boxes2)
             _checks.check_floating(op, "grad", grad)
             _checks.check_same_device(op, ("boxes1", "grad"), (boxes1, grad))
-            _check_expandable(op, "grad", grad, shape)
+            _declared._check_expandable(op, "grad", grad, shape)
             dtype = torch.promote_types(boxes1.dtype, boxes2.dtype)
             return tuple(boxes1.new_empty((*shape, 4), dtype=dtype) for _ in range(2))
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from torchops import _backends, _checks, _fake, _library, _registry
+from torchops import _backends, _checks, _declared
 
 OP = "super_iou::ratio_iou"
 
@@ -59,69 +59,23 @@ def ratio_iou(
     return _backends.implementation("ratio_iou", backend, x1)(x1, y1, w1, h1, x2, y2, w2, h2, eps)
 
 
-def _check_arguments(boxes, eps) -> None:
-    for name, box in zip(_fake.BOX_NAMES, boxes):  # before the op sees None as "no tensor"
-        _checks.check_is_tensor("ratio_iou", name, box)
-    _checks.check_eps("ratio_iou", eps)  # the op's schema would take True as 1.0
-    _fake.check_boxes("ratio_iou", boxes, eps)
+# The twin of RatioIouDecl (csrc/super_iou/ratio_iou.h).
+DECL = _declared.Pointwise(OP, ("x1", "y1", "w1", "h1", "x2", "y2", "w2", "h2"), _checks.check_eps, (1e-5,))
 
 
-def _native(x1, y1, w1, h1, x2, y2, w2, h2, eps=1e-5) -> Tensor:
-    """The native backend: the op checks its arguments itself (and handles
-    autocast); the Python checks run only where it fails, for their clearer
-    words about Python types, or before it where its schema would accept a
-    wrong eps (True as 1.0, a tensor)."""
-    if type(eps) is not float:
+def _precheck(args) -> None:
+    eps = args[8]
+    if type(eps) is not float:  # the op's schema would take True as 1.0, or read a tensor
         _checks.check_eps("ratio_iou", eps)
-    try:
-        return torch.ops.super_iou.ratio_iou.default(x1, y1, w1, h1, x2, y2, w2, h2, eps)
-    except (TypeError, RuntimeError):
-        _check_arguments((x1, y1, w1, h1, x2, y2, w2, h2), eps)
-        raise
 
 
-def _make_native_eager():
-    """_native outside torch.compile and torch.export, with the op looked up once."""
-    op = _library.op_caller(OP)
-
-    def native(x1, y1, w1, h1, x2, y2, w2, h2, eps=1e-5) -> Tensor:
-        if type(eps) is not float:
-            _checks.check_eps("ratio_iou", eps)
-        try:
-            return op(x1, y1, w1, h1, x2, y2, w2, h2, eps)
-        except (TypeError, RuntimeError):
-            _check_arguments((x1, y1, w1, h1, x2, y2, w2, h2), eps)
-            raise
-
-    return native
+_op = _declared.declare("ratio_iou", OP, ratio_iou, ratio_iou_eager, DECL.check_call,
+                        autocast=_declared.autocast_float32, precheck=_precheck,
+                        normalize=lambda args: (*args[:8], float(args[8])))
 
 
 def run_python(compute, boxes, eps) -> Tensor:
     """`compute(*boxes, eps)` after the checks, under ratio_iou's autocast
-    policy (float32): the eager and script backends, and any implementation in
-    Python that wants the same behaviour."""
-    _check_arguments(boxes, eps)
-    device = boxes[0].device
-    if _checks.autocast_enabled(device):
-        boxes = tuple(b.float() if b.dtype in (torch.float16, torch.bfloat16) else b for b in boxes)
-        with torch.autocast(device.type, enabled=False):
-            return compute(*boxes, float(eps))
-    return compute(*boxes, float(eps))
-
-
-def _eager(x1, y1, w1, h1, x2, y2, w2, h2, eps=1e-5) -> Tensor:
-    return run_python(ratio_iou_eager, (x1, y1, w1, h1, x2, y2, w2, h2), eps)
-
-
-def _script(x1, y1, w1, h1, x2, y2, w2, h2, eps=1e-5) -> Tensor:
-    return run_python(_backends.python_implementation("script", ratio_iou_eager), (x1, y1, w1, h1, x2, y2, w2, h2), eps)
-
-
-_registry.declare_op("ratio_iou", OP, ratio_iou)
-_registry.register_builtin("ratio_iou", {"eager": _eager, "script": _script, "native": _native},
-                          make_eager={"native": _make_native_eager})
-
-# In torch.jit.script-ed code, torchops.ratio_iou(...) compiles to the op
-# itself (TorchScript cannot take the keyword-only backend argument), which is
-# what a saved model and C++ programs then run.
-_backends.script_as_op(ratio_iou, "super_iou::ratio_iou")
+    policy (float32): for implementations in Python that want the eager
+    backend's behaviour."""
+    return _op.run_python(compute, (*boxes, eps))

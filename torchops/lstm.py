@@ -14,7 +14,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from torchops import _backends, _checks, _fake, _library, _registry
+from torchops import _backends, _checks, _declared, _fake
 
 OP = "super_lstm::lstm_cell"
 
@@ -68,66 +68,28 @@ def lstm_cell(
     return _backends.implementation("lstm_cell", backend, input_gates)(input_gates, hidden_gates, cx, b_ih, b_hh)
 
 
-def _native(input_gates, hidden_gates, cx, b_ih=None, b_hh=None) -> tuple[Tensor, Tensor]:
-    """The native backend: the op checks its arguments (and handles autocast);
-    the Python checks run only where it fails, for their clearer words about
-    Python types."""
-    try:
-        return torch.ops.super_lstm.lstm_cell.default(input_gates, hidden_gates, cx, b_ih, b_hh)
-    except (TypeError, RuntimeError):
-        _check_arguments(input_gates, hidden_gates, cx, b_ih, b_hh)
-        raise
-
-
-def _make_native_eager():
-    """_native outside torch.compile and torch.export, with the op looked up once."""
-    op = _library.op_caller(OP)
-
-    def native(input_gates, hidden_gates, cx, b_ih=None, b_hh=None) -> tuple[Tensor, Tensor]:
-        try:
-            return op(input_gates, hidden_gates, cx, b_ih, b_hh)
-        except (TypeError, RuntimeError):
-            _check_arguments(input_gates, hidden_gates, cx, b_ih, b_hh)
-            raise
-
-    return native
-
-
-def _check_arguments(input_gates, hidden_gates, cx, b_ih, b_hh) -> None:
+def _check_arguments(args) -> None:
+    input_gates, hidden_gates, cx, b_ih, b_hh = args
     for name, t in (("input_gates", input_gates), ("hidden_gates", hidden_gates), ("cx", cx)):
         _checks.check_is_tensor("lstm_cell", name, t)
     _fake.check_lstm("lstm_cell", input_gates, hidden_gates, cx, b_ih, b_hh)
 
 
+def _autocast(device: torch.device, args: tuple) -> tuple:
+    """PyTorch's policy for aten::lstm_cell (see csrc/super_lstm/autocast/):
+    the autocast dtype on CUDA; on the CPU nothing is cast (mixed dtypes promote)."""
+    if device.type != "cuda":
+        return args
+    dtype = torch.get_autocast_dtype(device.type)
+    return tuple(None if t is None else t.to(dtype) if t.dtype != torch.float64 else t for t in args)
+
+
+# Backends, backend selection and the TorchScript mapping (calls of
+# lstm_cell in scripted code compile to the op).
+_op = _declared.declare("lstm_cell", OP, lstm_cell, lstm_cell_eager, _check_arguments, autocast=_autocast)
+
+
 def run_python(compute, args) -> tuple[Tensor, Tensor]:
     """`compute(*args)` after the checks, under lstm_cell's autocast policy:
-    the eager and script backends, and any implementation in Python that
-    wants the same behaviour."""
-    _check_arguments(*args)
-    device = args[0].device
-    if _checks.autocast_enabled(device):
-        # PyTorch's policy for aten::lstm_cell (see csrc/super_lstm/autocast/):
-        # the autocast dtype on CUDA; on the CPU nothing is cast (mixed dtypes promote)
-        if device.type == "cuda":
-            dtype = torch.get_autocast_dtype(device.type)
-            args = tuple(None if t is None else t.to(dtype) if t.dtype != torch.float64 else t for t in args)
-        with torch.autocast(device.type, enabled=False):
-            return compute(*args)
-    return compute(*args)
-
-
-def _eager(input_gates, hidden_gates, cx, b_ih=None, b_hh=None) -> tuple[Tensor, Tensor]:
-    return run_python(lstm_cell_eager, (input_gates, hidden_gates, cx, b_ih, b_hh))
-
-
-def _script(input_gates, hidden_gates, cx, b_ih=None, b_hh=None) -> tuple[Tensor, Tensor]:
-    return run_python(_backends.python_implementation("script", lstm_cell_eager),
-                      (input_gates, hidden_gates, cx, b_ih, b_hh))
-
-
-_registry.declare_op("lstm_cell", OP, lstm_cell)
-_registry.register_builtin("lstm_cell", {"eager": _eager, "script": _script, "native": _native},
-                          make_eager={"native": _make_native_eager})
-
-# In torch.jit.script-ed code, torchops.lstm_cell(...) compiles to the op.
-_backends.script_as_op(lstm_cell, "super_lstm::lstm_cell")
+    for implementations in Python that want the eager backend's behaviour."""
+    return _op.run_python(compute, args)

@@ -67,13 +67,10 @@ def custom_translation_table() -> dict[torch._ops.OpOverload, Callable]:
 def decompositions() -> dict[torch._ops.OpOverload, Callable]:
     """{op overload: its eager reference} for every torchops op, for
     ExportedProgram.run_decompositions."""
-    from torchops import boxes, iou, lstm
+    from torchops import _declared, boxes
 
     _library.ensure_loaded(build=True)
-    table: dict[torch._ops.OpOverload, Callable] = {
-        torch.ops.super_iou.ratio_iou.default: iou.ratio_iou_eager,
-        torch.ops.super_lstm.lstm_cell.default: lstm.lstm_cell_eager,
-    }
+    table: dict[torch._ops.OpOverload, Callable] = {op.overload(): op.eager for op in _declared.DECLARED.values()}
     for op in boxes.BOX_OPS.values():
         table[getattr(torch.ops.super_iou, op.name).default] = boxes.eager_op(op)
     return table

@@ -1,12 +1,29 @@
 #pragma once
 // ratio_iou: intersection over union of paired boxes given as corner (x, y)
 // and size (w, h), one box pair per element of eight broadcastable tensors.
+// Its declaration: the op layer (common/declared.h) makes the rest.
 #include <ATen/core/Tensor.h>
 
 #include <array>
 #include <vector>
 
+#include "common/declared.h"
+
 namespace torchops {
+
+struct RatioIouDecl {
+  static constexpr const char* kNamespace = "super_iou";
+  static constexpr const char* kName = "ratio_iou";
+  static constexpr std::array<const char*, 8> kArgNames = {"x1", "y1", "w1", "h1", "x2", "y2", "w2", "h2"};
+  static constexpr std::array<const char*, 1> kScalarArgs = {"float eps=1e-05"};
+  using Scalars = declared::Scalars<double>;
+  // Box coordinates and areas overflow float16 quickly (a 256 x 256 box
+  // already has area 65536), as for the ops on PyTorch's float32 list.
+  static constexpr declared::Autocast kAutocast = declared::Autocast::kFloat32;
+  static void check_scalars(const char* op, double eps);
+};
+
+using RatioIouOp = declared::Op<RatioIouDecl>;
 
 // C++ entry points; they go through the dispatcher (autograd, autocast and
 // the device kernels), like calling torch.ops.super_iou.* from Python.
@@ -22,23 +39,4 @@ std::vector<at::Tensor> _ratio_iou_backward(
     const at::Tensor& x2, const at::Tensor& y2, const at::Tensor& w2, const at::Tensor& h2,
     double eps);
 
-namespace detail {
-
-using BoxTensors = std::array<at::Tensor, 8>;
-extern const std::array<const char*, 8> kBoxArgNames;
-
-// Checks ratio_iou's arguments (dtypes, devices, shapes, eps), naming the bad
-// one, and returns the inputs converted to their promoted dtype (a copy only
-// for inputs whose dtype differs from it) together with the broadcast shape.
-struct PreparedBoxes {
-  BoxTensors boxes;
-  std::vector<int64_t> shape;
-};
-PreparedBoxes prepare_boxes(const char* op, const BoxTensors& boxes, double eps);
-
-// The same for the backward, whose upstream gradient must have the output's
-// shape (or broadcast to it).
-PreparedBoxes prepare_boxes_backward(const at::Tensor& grad, const BoxTensors& boxes, double eps);
-
-}  // namespace detail
 }  // namespace torchops

@@ -32,61 +32,40 @@ std::array<char*, sizeof...(Tensors)> data_pointers(const Tensors&... tensors) {
   return {const_cast<char*>(static_cast<const char*>(tensors.const_data_ptr()))...};
 }
 
-at::Tensor ratio_iou_cpu(
-    const at::Tensor& x1, const at::Tensor& y1, const at::Tensor& w1, const at::Tensor& h1,
-    const at::Tensor& x2, const at::Tensor& y2, const at::Tensor& w2, const at::Tensor& h2,
-    double eps) {
-  const auto prepared = detail::prepare_boxes("ratio_iou", {x1, y1, w1, h1, x2, y2, w2, h2}, eps);
+// Both take their arguments checked and promoted (RatioIouOp::impl_kernels).
+at::Tensor ratio_iou_cpu(const declared::Prepared<8>& prepared, double eps) {
   // Always a contiguous output (the fake kernel promises that layout).
-  auto out = at::empty(prepared.shape, prepared.boxes[0].options());
-  if (serial_without_iterator(out.numel()) && all_contiguous_with_sizes(prepared.boxes, prepared.shape)) {
-    const auto& b = prepared.boxes;
+  auto out = at::empty(prepared.shape, prepared.inputs[0].options());
+  if (serial_without_iterator(out.numel()) && all_contiguous_with_sizes(prepared.inputs, prepared.shape)) {
+    const auto& b = prepared.inputs;
     const auto data = data_pointers(out, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]);
     at::native::torchops_ratio_iou_contiguous_stub(at::kCPU, data.data(), out.numel(), out.scalar_type(), eps);
     return out;
   }
-  at::TensorIteratorConfig config;
-  config.add_owned_output(out);
-  for (const auto& t : prepared.boxes) {
-    config.add_owned_const_input(t);
-  }
-  auto iter = config.build();
+  auto iter = declared::make_iterator({out}, {}, prepared.inputs);
   at::native::torchops_ratio_iou_stub(at::kCPU, iter, eps);
   return out;
 }
 
 std::vector<at::Tensor> ratio_iou_backward_cpu(
-    const at::Tensor& grad,
-    const at::Tensor& x1, const at::Tensor& y1, const at::Tensor& w1, const at::Tensor& h1,
-    const at::Tensor& x2, const at::Tensor& y2, const at::Tensor& w2, const at::Tensor& h2,
-    double eps) {
-  const auto prepared =
-      detail::prepare_boxes_backward(grad, {x1, y1, w1, h1, x2, y2, w2, h2}, eps);
-  const auto dtype = prepared.boxes[0].scalar_type();
+    const at::Tensor& grad, const declared::Prepared<8>& prepared, double eps) {
+  const auto dtype = prepared.inputs[0].scalar_type();
   std::vector<at::Tensor> grads;
   grads.reserve(8);
   for (int i = 0; i < 8; ++i) {
-    grads.push_back(at::empty(prepared.shape, prepared.boxes[0].options()));
+    grads.push_back(at::empty(prepared.shape, prepared.inputs[0].options()));
   }
   const auto grad_in = grad.to(dtype);
   if (serial_without_iterator(grad_in.numel()) && all_contiguous_with_sizes({grad_in}, prepared.shape) &&
-      all_contiguous_with_sizes(prepared.boxes, prepared.shape)) {
+      all_contiguous_with_sizes(prepared.inputs, prepared.shape)) {
     const auto& g = grads;
-    const auto& b = prepared.boxes;
+    const auto& b = prepared.inputs;
     const auto data = data_pointers(g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], grad_in,
                                     b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]);
     at::native::torchops_ratio_iou_backward_contiguous_stub(at::kCPU, data.data(), grad_in.numel(), dtype, eps);
     return grads;
   }
-  at::TensorIteratorConfig config;
-  for (const auto& g : grads) {
-    config.add_owned_output(g);
-  }
-  config.add_owned_const_input(grad_in);
-  for (const auto& t : prepared.boxes) {
-    config.add_owned_const_input(t);
-  }
-  auto iter = config.build();
+  auto iter = declared::make_iterator(grads, {grad_in}, prepared.inputs);
   at::native::torchops_ratio_iou_backward_stub(at::kCPU, iter, eps);
   return grads;
 }
@@ -94,8 +73,7 @@ std::vector<at::Tensor> ratio_iou_backward_cpu(
 }  // namespace
 
 TORCH_LIBRARY_IMPL(super_iou, CPU, m) {
-  m.impl("ratio_iou", &ratio_iou_cpu);
-  m.impl("_ratio_iou_backward", &ratio_iou_backward_cpu);
+  RatioIouOp::impl_kernels<&ratio_iou_cpu, &ratio_iou_backward_cpu>(m);
 }
 
 }  // namespace torchops

@@ -50,12 +50,9 @@ bool is_single_value(const at::Tensor& t) {
   return true;
 }
 
-at::Tensor ratio_iou_cuda(
-    const at::Tensor& x1, const at::Tensor& y1, const at::Tensor& w1, const at::Tensor& h1,
-    const at::Tensor& x2, const at::Tensor& y2, const at::Tensor& w2, const at::Tensor& h2,
-    double eps) {
-  const auto prepared = detail::prepare_boxes("ratio_iou", {x1, y1, w1, h1, x2, y2, w2, h2}, eps);
-  const auto& boxes = prepared.boxes;
+// Both take their arguments checked and promoted (RatioIouOp::impl_kernels).
+at::Tensor ratio_iou_cuda(const declared::Prepared<8>& prepared, double eps) {
+  const auto& boxes = prepared.inputs;
   c10::cuda::CUDAGuard device_guard(boxes[0].device());
   auto out = at::empty(prepared.shape, boxes[0].options());
   if (out.numel() == 0) {
@@ -74,12 +71,7 @@ at::Tensor ratio_iou_cuda(
           in, 0u, Array<scalar_t*, 1>{{out.mutable_data_ptr<scalar_t>()}}, out.numel(), op);
       return;
     }
-    at::TensorIteratorConfig config;
-    config.add_owned_output(out);
-    for (const auto& t : boxes) {
-      config.add_owned_const_input(t);
-    }
-    auto iter = config.build();
+    auto iter = declared::make_iterator({out}, {}, boxes);
     at::native::gpu_kernel(
         iter,
         [op] GPU_LAMBDA(scalar_t x1, scalar_t y1, scalar_t w1, scalar_t h1,
@@ -91,13 +83,8 @@ at::Tensor ratio_iou_cuda(
 }
 
 std::vector<at::Tensor> ratio_iou_backward_cuda(
-    const at::Tensor& grad,
-    const at::Tensor& x1, const at::Tensor& y1, const at::Tensor& w1, const at::Tensor& h1,
-    const at::Tensor& x2, const at::Tensor& y2, const at::Tensor& w2, const at::Tensor& h2,
-    double eps) {
-  const auto prepared =
-      detail::prepare_boxes_backward(grad, {x1, y1, w1, h1, x2, y2, w2, h2}, eps);
-  const auto& boxes = prepared.boxes;
+    const at::Tensor& grad, const declared::Prepared<8>& prepared, double eps) {
+  const auto& boxes = prepared.inputs;
   c10::cuda::CUDAGuard device_guard(boxes[0].device());
   const auto grad_in = grad.to(boxes[0].scalar_type());
   std::vector<at::Tensor> grads;
@@ -125,15 +112,7 @@ std::vector<at::Tensor> ratio_iou_backward_cuda(
       cuda::launch_contiguous_elementwise<scalar_t, 8, 9>(in, grad_single ? 1u : 0u, out, n, op);
       return;
     }
-    at::TensorIteratorConfig config;
-    for (auto& g : grads) {
-      config.add_owned_output(g);
-    }
-    config.add_owned_const_input(grad_in);
-    for (const auto& t : boxes) {
-      config.add_owned_const_input(t);
-    }
-    auto iter = config.build();
+    auto iter = declared::make_iterator(grads, {grad_in}, boxes);
     at::native::gpu_kernel_multiple_outputs(
         iter,
         [op] GPU_LAMBDA(scalar_t g, scalar_t x1, scalar_t y1, scalar_t w1, scalar_t h1,
@@ -149,8 +128,7 @@ std::vector<at::Tensor> ratio_iou_backward_cuda(
 }  // namespace
 
 TORCH_LIBRARY_IMPL(super_iou, CUDA, m) {
-  m.impl("ratio_iou", &ratio_iou_cuda);
-  m.impl("_ratio_iou_backward", &ratio_iou_backward_cuda);
+  RatioIouOp::impl_kernels<&ratio_iou_cuda, &ratio_iou_backward_cuda>(m);
 }
 
 }  // namespace torchops
