@@ -305,23 +305,13 @@ def host_sync_reason(call: Callable[[], object]) -> str | None:
         torch.cuda.synchronize()
 
 
-def capture(calls: Sequence[Callable[[], object]], attempts: int = 2):
-    """A CUDA graph of calls[0](), calls[1](), ... and their outputs, or
-    (None, reason) where capture fails. Warmed up on a side stream first (as
+def capture(calls: Sequence[Callable[[], object]]):
+    """A CUDA graph of calls[0](), calls[1](), ... and their outputs (detached),
+    or (None, reason) where capture fails. Warmed up on a side stream first (as
     torch.cuda.graphs asks: lazy initialisation, autograd's stream set-up);
     inputs are the callers' static tensors; the backward runs through
-    torch.autograd.grad, so no .grad accumulates between replays. A failure is
-    tried again once: the first forward+backward capture of a process failed
-    for every implementation of that case while later cases captured."""
-    graph, result = _capture_once(calls)
-    for _ in range(attempts - 1):
-        if graph is not None:
-            break
-        graph, result = _capture_once(calls)
-    return graph, result
-
-
-def _capture_once(calls: Sequence[Callable[[], object]]):
+    torch.autograd.grad, so no .grad accumulates between replays. The caller
+    must hold no autograd graph over these inputs (see _detached)."""
     try:
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
@@ -332,7 +322,7 @@ def _capture_once(calls: Sequence[Callable[[], object]]):
         torch.cuda.synchronize()
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):  # captures on its own side stream
-            outputs = [call() for call in calls]
+            outputs = [_detached(call()) for call in calls]
         graph.replay()
         torch.cuda.synchronize()
         return graph, outputs
@@ -384,6 +374,15 @@ def _flatten(out) -> list:
     if isinstance(out, (tuple, list)):
         return [t for o in out for t in _flatten(o)]
     return [out] if isinstance(out, torch.Tensor) else []
+
+
+def _detached(out) -> list:
+    """A call's output tensors without their autograd graph. A kept forward
+    output keeps its graph alive, and with it the inputs' AccumulateGrad nodes
+    and the stream they were made on: a later capture of a backward into those
+    inputs then synchronises with that (default) stream, and the capture fails
+    ("operation failed due to a previous error during capture")."""
+    return [t.detach() for t in _flatten(out)]
 
 
 def _max_rel_diff(got: list, want: list) -> float:
@@ -487,7 +486,7 @@ def _run_case(case: Case, settings: Settings, bandwidth_gbs: dict[str, float], l
             log(f"    {name}: failed: {type(e).__name__}: {str(e)[:3000]}")  # the whole story, in the log
             continue
         if case.make_inputs is not None:
-            flat = _flatten(out)
+            flat = _detached(out)
             if reference_out is None:
                 reference_out = flat
                 row.correct = "reference"
@@ -543,7 +542,7 @@ def _sampler(impl: _Impl, row: Row, case: Case, settings: Settings,
         if graph is not None:
             impl.graph, impl.graph_outputs = graph, outputs  # keep the graph's static outputs alive
             if reference_out is not None:
-                diff = _max_rel_diff(_flatten(outputs[0]), reference_out)
+                diff = _max_rel_diff(outputs[0], reference_out)
                 if diff > case.tolerance:
                     row.correct = f"CUDA graph replay differs: {diff:.2g} relative"
             per_replay = replay_us(graph, 1, 1)
@@ -628,8 +627,6 @@ def autograd_floor(device: str, repeats: int, sample_s: float) -> Stats:
         step(0)
     calls = count_for(loop_us(step, 10, device), sample_s)
     floor = Stats([loop_us(step, calls, device) for _ in range(repeats)])
-    if device == "cuda":
-        capture([lambda: step(0)])  # the process's first autograd capture, before any case's
     return floor
 
 

@@ -26,6 +26,11 @@ from typing import Callable
 
 # torch.profiler (peak memory on the CPU) would print Kineto's start/stop lines
 os.environ.setdefault("KINETO_LOG_LEVEL", "5")
+# Inductor's cache is not keyed on ATEN_CPU_CAPABILITY: a run at `default` after one at the best
+# capability reused its vector code and failed to compile it ("'at::vec' has not been declared"). The
+# benchmark keeps its own cache per capability, set before torch is imported (set after, it went unused).
+os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", os.path.join(
+    tempfile.gettempdir(), f"torchinductor_bench_{getpass.getuser()}_{os.environ.get('ATEN_CPU_CAPABILITY', 'best')}"))
 
 import torch  # noqa: E402
 
@@ -120,11 +125,6 @@ def main(argv=None) -> int:
     settings = settings_from(args)
     if args.device == "cpu" and os.environ.get("BENCH_MALLOC", "kept") != "default":
         harness.keep_freed_memory()  # wall times without the allocator's page-fault lottery (see there)
-    # Inductor's cache is not keyed on ATEN_CPU_CAPABILITY and the default one is shared with other
-    # processes (tests at another capability); C++ compile errors of torch.compile seen in a run here
-    # while such tests ran are the likely effect. The benchmark keeps its own, per capability.
-    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", os.path.join(
-        tempfile.gettempdir(), f"torchinductor_bench_{getpass.getuser()}_{torch.backends.cpu.get_cpu_capability()}"))
     out_dir = output_dir(args)
     started = time.perf_counter()
     env = harness.environment(args.device)
