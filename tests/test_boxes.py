@@ -397,3 +397,49 @@ def test_pairwise_layouts_match_eager(name, shape, layout, dtype, device):
         got = getattr(ops, name)(b1, b2, fmt=fmt, backend="native")
         expected = getattr(ops, name)(b1, b2, fmt=fmt, backend="eager")
         assert_same_values(got, expected, dtype, f"{name} {shape} {layout} {fmt}")
+
+
+def _iou_kernel_boxes(kind, shape, gen):
+    """xyxy float64 boxes [*shape, 4] for the CUDA box_iou kernel's two loops:
+    "in range" (its fast loop), "normalized" (coordinates in [0, 1], a few
+    below its 2^-16 bound), "mixed" (in-range boxes with degenerate, inverted,
+    huge and NaN/inf boxes placed in some tiles only)."""
+    b = valid_boxes(shape, generator=gen, scale=1.0 if kind == "normalized" else 10.0)
+    rows = b.view(-1, 4)
+    if kind == "normalized" and len(rows) > 3:
+        rows[1, :2] = torch.tensor([1e-6, 3e-7], dtype=b.dtype)
+        rows[len(rows) // 2] = torch.tensor([0.0, 0.0, 2.0**-17, 0.5], dtype=b.dtype)
+    if kind == "mixed" and len(rows) > 8:
+        specials = SPECIAL_BOXES + [[3.0, 3.0, 1.0, 1.0], [2.0, 1.0, 1.0, 5.0], [2.0**20, 1.0, 2.0**21, 2.0]]
+        for k, box in enumerate(specials):
+            rows[int(torch.randint(0, len(rows), (), generator=gen))] = torch.tensor(box, dtype=b.dtype)
+        for value in (float("nan"), float("inf"), -float("inf")):
+            rows.view(-1)[int(torch.randint(0, rows.numel(), (), generator=gen))] = value
+    return b
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+@pytest.mark.parametrize("fmt", box_module.FORMATS)
+def test_box_iou_cuda_kernel_bitwise_equals_eager(dtype, fmt):
+    """The CUDA box_iou kernel (pairwise_iou_kernel: a fast loop for tiles of
+    in-range boxes, with its own division, and the general loop) gives the
+    bits of the eager reference on the GPU (IEEE division; zeros may differ in
+    sign), over tile and chunk tails (128 columns and 256 rows per tile), rows
+    split over blocks, batches, broadcast batches and strided rows."""
+    if not torchops._library.has_kernel("super_iou::paired_box_iou", "cuda"):
+        pytest.skip("the CUDA kernels are not built")
+    gen = torch.Generator().manual_seed(11)
+    shapes = [((4001,), (130,)), ((300,), (257,)), ((37,), (5,)), ((1,), (1,)), ((9,), (1000,)),
+              ((3, 20), (3, 9)), ((1, 70), (4, 131))]
+    for kind in ("in range", "normalized", "mixed"):
+        for shape1, shape2 in shapes:
+            xyxy1, xyxy2 = _iou_kernel_boxes(kind, shape1, gen), _iou_kernel_boxes(kind, shape2, gen)
+            b1 = in_format(xyxy1, fmt).to(device="cuda", dtype=dtype)
+            b2 = in_format(xyxy2, fmt).to(device="cuda", dtype=dtype)
+            for layout in ("contiguous", "strided rows"):
+                r1, r2 = (b1, b2) if layout == "contiguous" else (_strided_rows(b1), _strided_rows(b2))
+                got = ops.box_iou(r1, r2, fmt=fmt, backend="native")
+                expected = ops.box_iou(r1, r2, fmt=fmt, backend="eager")
+                torch.testing.assert_close(got, expected, rtol=0, atol=0, equal_nan=True,
+                                           msg=f"{kind} {shape1} x {shape2} {layout}")

@@ -13,7 +13,9 @@
 // covers a tile of the output; each thread keeps four consecutive boxes2 in
 // registers, walks rows of boxes1 (one broadcast read per row and warp) and
 // writes its outputs with vector stores, so the kernel moves little more than
-// the output it writes.
+// the output it writes. box_iou in float math (float, half, bfloat16 boxes)
+// has its own kernel, pairwise_iou_kernel: the output it writes is the whole
+// cost, so its pair is cut to 17 instructions (see there).
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
@@ -27,6 +29,7 @@
 #include <algorithm>
 #include <limits>
 #include <string>
+#include <type_traits>
 
 #include "common/cuda_elementwise.cuh"
 #include "super_iou/box_iou.h"
@@ -221,6 +224,252 @@ void launch_pairwise_forward(
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
+// --- box_iou in float: pairwise_iou_kernel ------------------------------------------
+//
+// IoU only needs of a box its corners and its area, so a box is kept as
+// IouBox (5 floats; the area w * h rounded as the reference rounds it), and a
+// pair costs: 2 x (min, max, subtract), 2 clamps, the intersection's product,
+// the union's 2 additions and a division. The division is the part worth
+// attention: IEEE `inter / union` (div.rn) is MUFU.RCP, 5 FFMAs, an FCHK range
+// check and a branch around a call of the slow path, ~9 issued instructions
+// and a branch per pair (the reference's guards around it cost 5 more).
+//
+// Tiles whose boxes are all "in range" (iou_box_in_range: finite corners that
+// are 0 or of magnitude in [2^-16, 2^20], sides of magnitude <= 2^20, and a
+// w, h within 1/8 of x2 - x1, y2 - y1 where positive, which xyxy boxes always
+// are) take a fast loop. For every pair of such boxes:
+// - inter > 0 implies that both boxes have positive sides, inter >= 2^-78
+//   (intersection sides are differences of corners, multiples of 2^-39),
+//   union >= 0.73 max(area) > 0, and inter / union in [2^-119, 1.8];
+// - inter == 0 (disjoint, touching or inverted boxes): the result is 0 for
+//   any finite nonzero union. A box with area < 2^-100 (zero or negative
+//   sides) has no positive intersection with anyone, so its area is stored
+//   as max(area, 2^-100): the union of every pair with inter == 0 is then
+//   >= 2^-100 and never the reference's guarded 0 (which divides by 1: also
+//   0), and that of every pair with inter > 0 is unchanged.
+// There the fast-path sequence of div.rn (divide_in_range) needs neither its
+// range check nor guards: every intermediate is a normal number or an exact
+// 0, so it returns the correctly rounded inter / union that `/` returns
+// (inter == 0 gives +0: the reference gives -0 for a negative union; no
+// comparison tells them apart). NaN/inf or extreme boxes (and inverted
+// xywh/cxcywh boxes of one ulp, say) put their tile on the general loop,
+// whose per-pair code is box_pair_terms<IoU> written on IouBox (same
+// operations, same NaN rules); both loops give the same bits for in-range
+// boxes, and those of the eager reference.
+struct IouBox {
+  float x1, y1, x2, y2, area;
+};
+
+__device__ __forceinline__ bool coordinate_in_range(float c) {
+  const float m = fabsf(c);
+  return m == 0.0f || (m >= 0x1p-16f && m <= 0x1p20f);  // NaN: false
+}
+
+// w (the area's side) against hi - lo (what intersections measure): equal
+// in xyxy, within rounding of the corners in xywh/cxcywh.
+__device__ __forceinline__ bool side_in_range(float w, float lo, float hi) {
+  return fabsf(w) <= 0x1p20f && (w <= 0.0f || fabsf((hi - lo) - w) <= 0.125f * w);
+}
+
+__device__ __forceinline__ IouBox iou_box(const BoxGeometry<float>& g, bool& in_range) {
+  const float area = g.w * g.h;
+  in_range = coordinate_in_range(g.x1) && coordinate_in_range(g.y1) && coordinate_in_range(g.x2) &&
+      coordinate_in_range(g.y2) && side_in_range(g.w, g.x1, g.x2) && side_in_range(g.h, g.y1, g.y2);
+  return {g.x1, g.y1, g.x2, g.y2, in_range ? fmaxf(area, 0x1p-100f) : area};
+}
+
+// a / d correctly rounded where every intermediate below is a normal number
+// or an exact zero (in-range tiles, see above): the fast path of nvcc's
+// div.rn.f32 without its FCHK range check and branch.
+__device__ __forceinline__ float divide_in_range(float a, float d) {
+  float r;
+  asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(d));
+  r = __fmaf_rn(r, __fmaf_rn(-d, r, 1.0f), r);
+  const float q = __fmul_rn(a, r);
+  return __fmaf_rn(r, __fmaf_rn(-d, q, a), q);
+}
+
+// The reference's IoU (box_pair_terms<IoU, metric>) of two IouBox: NaN-
+// propagating min/max/clamp, the union guarded, IEEE division.
+__device__ __forceinline__ float iou_general(const IouBox& a, const IouBox& b) {
+  const float zero = 0.0f;
+  const float inter_w = clamp_min_nan(minimum_nan(a.x2, b.x2) - maximum_nan(a.x1, b.x1), zero);
+  const float inter_h = clamp_min_nan(minimum_nan(a.y2, b.y2) - maximum_nan(a.y1, b.y1), zero);
+  const float inter = inter_w * inter_h;
+  return divide_zero_fast(inter, guarded(a.area + b.area - inter));
+}
+
+// The same for in-range boxes (no NaN, no guard needed).
+__device__ __forceinline__ float iou_in_range(const IouBox& a, const IouBox& b) {
+  const float inter_w = fmaxf(fminf(a.x2, b.x2) - fmaxf(a.x1, b.x1), 0.0f);
+  const float inter_h = fmaxf(fminf(a.y2, b.y2) - fmaxf(a.y1, b.y1), 0.0f);
+  const float inter = inter_w * inter_h;
+  return divide_in_range(inter, a.area + b.area - inter);
+}
+
+// The rows of a block in chunks of kThreads (one row per thread to load),
+// each row one 32-byte record in shared memory (one address, two reads).
+constexpr int kIouChunkRows = kThreads;
+struct alignas(32) IouRow {
+  float4 corners;
+  float area;
+};
+
+// One row of a thread's outputs: kColumnsPerThread IoUs, stored as one vector
+// (kVector) or one by one where the row's end cuts them.
+template <bool kVector, typename Iou>
+__device__ __forceinline__ void iou_row(
+    const IouRow& shared_row, const IouBox (&columns)[kColumnsPerThread], Iou iou, float* out_row,
+    int64_t columns_left) {
+  const float4 c = shared_row.corners;
+  const IouBox row{c.x, c.y, c.z, c.w, shared_row.area};
+  OutputColumns<float> values;
+#pragma unroll
+  for (int k = 0; k < kColumnsPerThread; ++k) {
+    values.v[k] = iou(row, columns[k]);
+  }
+  if constexpr (kVector) {
+    store_columns(out_row, values);
+  } else {
+#pragma unroll
+    for (int k = 0; k < kColumnsPerThread; ++k) {
+      if (k < columns_left) out_row[k] = values.v[k];
+    }
+  }
+}
+
+// A thread's rows r0, r0 + 8, ... < rows of a chunk, two per iteration.
+template <bool kVector, typename Iou>
+__device__ __forceinline__ void iou_rows(
+    const IouRow* chunk, int r0, int rows, const IouBox (&columns)[kColumnsPerThread], Iou iou, float* out_row,
+    int64_t row_step, int64_t columns_left) {
+  int r = r0;
+  for (; r + kPairwiseRowThreads < rows; r += 2 * kPairwiseRowThreads, out_row += 2 * row_step) {
+    iou_row<kVector>(chunk[r], columns, iou, out_row, columns_left);
+    iou_row<kVector>(chunk[r + kPairwiseRowThreads], columns, iou, out_row + row_step, columns_left);
+  }
+  if (r < rows) {
+    iou_row<kVector>(chunk[r], columns, iou, out_row, columns_left);
+  }
+}
+
+// Block (32, 8): columns as pairwise_forward_kernel (kColumnsPerThread per
+// thread, kTileColumns per block). Row split y of gridDim.y takes
+// rows_per_split rows (one more for y < extra_rows), so that blocks have equal
+// work (launch_pairwise_iou sizes the grid to whole waves). The block's
+// boxes2 and each chunk of its boxes1 go through shared memory (each box read
+// and checked once per block, not once per warp: with one wave of blocks a
+// thread computes ~120 pairs at 4000 x 4000, so what it does per block
+// counts).
+template <bool vector_store, typename scalar_t>
+__global__ void __launch_bounds__(kThreads, 4) pairwise_iou_kernel(
+    float* out, const scalar_t* a, const scalar_t* b, detail::PairwiseLayout l, BoxFormat format,
+    int64_t rows_per_split, int64_t extra_rows) {
+  __shared__ IouRow chunk[kIouChunkRows];
+  __shared__ IouRow tile_columns[kTileColumns];
+  const int thread = threadIdx.y * kPairwiseLanes + threadIdx.x;
+  const int64_t tile_column0 = static_cast<int64_t>(blockIdx.x) * kTileColumns;
+  const int64_t column0 = tile_column0 + threadIdx.x * kColumnsPerThread;
+  const bool has_columns = column0 < l.m;
+  const int64_t columns_left = l.m - column0;
+  const int64_t split = blockIdx.y;
+  const int64_t row_begin = split * rows_per_split + (split < extra_rows ? split : extra_rows);
+  const int64_t row_end = row_begin + rows_per_split + (split < extra_rows ? 1 : 0);
+  const int64_t row_step = kPairwiseRowThreads * l.m;
+  for (int64_t batch = blockIdx.z; batch < l.batch; batch += gridDim.z) {
+    bool column_in_range = true;
+    for (int64_t row0 = row_begin; row0 < row_end; row0 += kIouChunkRows) {
+      const int rows = static_cast<int>(row_end - row0 < kIouChunkRows ? row_end - row0 : kIouChunkRows);
+      __syncthreads();  // the previous chunk's boxes are read
+      if (row0 == row_begin && thread < kTileColumns) {
+        // columns past the end repeat the last box: computed, never stored
+        const int64_t j = tile_column0 + thread < l.m ? tile_column0 + thread : l.m - 1;
+        const IouBox box = iou_box(
+            box_geometry(format, load_box<float>(b + batch * l.batch_stride2 + j * l.row_stride2, l.column_stride2)),
+            column_in_range);
+        tile_columns[thread] = {make_float4(box.x1, box.y1, box.x2, box.y2), box.area};
+      }
+      bool row_in_range = true;
+      if (thread < rows) {
+        const IouBox box = iou_box(
+            box_geometry(
+                format,
+                load_box<float>(a + batch * l.batch_stride1 + (row0 + thread) * l.row_stride1, l.column_stride1)),
+            row_in_range);
+        chunk[thread] = {make_float4(box.x1, box.y1, box.x2, box.y2), box.area};
+      }
+      const bool in_range = __syncthreads_and(row_in_range && column_in_range);
+      if (!has_columns) continue;
+      IouBox columns[kColumnsPerThread];
+#pragma unroll
+      for (int k = 0; k < kColumnsPerThread; ++k) {
+        const IouRow& c = tile_columns[threadIdx.x * kColumnsPerThread + k];
+        columns[k] = {c.corners.x, c.corners.y, c.corners.z, c.corners.w, c.area};
+      }
+      float* out_row = out + (batch * l.n + row0 + threadIdx.y) * l.m + column0;
+      const auto rows_of = [&](auto iou) {
+        if (vector_store && columns_left >= kColumnsPerThread) {
+          iou_rows<true>(chunk, threadIdx.y, rows, columns, iou, out_row, row_step, columns_left);
+        } else {
+          iou_rows<false>(chunk, threadIdx.y, rows, columns, iou, out_row, row_step, columns_left);
+        }
+      };
+      if (in_range) {
+        rows_of([](const IouBox& x, const IouBox& y) { return iou_in_range(x, y); });
+      } else {
+        rows_of([](const IouBox& x, const IouBox& y) { return iou_general(x, y); });
+      }
+    }
+  }
+}
+
+// Rows split into gridDim.y equal ranges, the count chosen so that the grid
+// fills whole waves of resident blocks (2016 blocks of 64 rows at
+// 4000 x 4000, 3.8 waves, left a last wave 82% full).
+template <typename scalar_t>
+void launch_pairwise_iou(
+    const at::Tensor& out, const detail::PreparedBoxPair& p, const detail::PairwiseLayout& l, cudaStream_t stream) {
+  const int64_t column_blocks = (l.m + kTileColumns - 1) / kTileColumns;
+  TORCH_CHECK(column_blocks <= std::numeric_limits<int32_t>::max(), "box_iou: too many columns (", l.m, ")");
+  const int64_t batch_blocks = std::min<int64_t>(l.batch, 65535);
+  const auto* a = static_cast<const scalar_t*>(p.boxes1.const_data_ptr());
+  const auto* b = static_cast<const scalar_t*>(p.boxes2.const_data_ptr());
+  auto* o = out.mutable_data_ptr<float>();
+  const auto launch = [&](auto kernel) {
+    static const int blocks_per_sm = [&] {
+      int fit = 0;
+      C10_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&fit, kernel, kThreads, 0));
+      return std::max(fit, 1);
+    }();
+    const int64_t resident =
+        static_cast<int64_t>(at::cuda::getCurrentDeviceProperties()->multiProcessorCount) * blocks_per_sm;
+    // at least a row per warp and block; the first split count whose waves
+    // are 96% full, else the fullest within 8 waves
+    const int64_t max_splits =
+        std::max<int64_t>(1, std::min<int64_t>((l.n + kPairwiseRowThreads - 1) / kPairwiseRowThreads, 65535));
+    int64_t splits = 1;
+    double best = 0.0;
+    for (int64_t s = 1; s <= max_splits; ++s) {
+      const int64_t blocks = column_blocks * s * batch_blocks;
+      const int64_t waves = (blocks + resident - 1) / resident;
+      if (waves > 8 && s > 1) break;
+      const double fill = static_cast<double>(blocks) / static_cast<double>(waves * resident);
+      if (fill > best + 1e-9) best = fill, splits = s;
+      if (fill >= 0.96) break;
+    }
+    const dim3 grid(static_cast<unsigned>(column_blocks), static_cast<unsigned>(splits),
+                    static_cast<unsigned>(batch_blocks));
+    kernel<<<grid, dim3(kPairwiseLanes, kPairwiseRowThreads), 0, stream>>>(
+        o, a, b, l, p.format, l.n / splits, l.n % splits);
+  };
+  if ((l.m * static_cast<int64_t>(sizeof(float))) % 16 == 0 && cuda::is_aligned(o, 16)) {
+    launch(pairwise_iou_kernel<true, scalar_t>);
+  } else {
+    launch(pairwise_iou_kernel<false, scalar_t>);
+  }
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
 // --- backward ------------------------------------------------------------------------
 
 template <BoxKind kind, bool loss, typename scalar_t, typename opmath_t>
@@ -292,7 +541,11 @@ at::Tensor box_op_cuda(const at::Tensor& boxes1, const at::Tensor& boxes2, doubl
       return;
     }
     if (const auto layout = detail::pairwise_layout(p)) {
-      launch_pairwise_forward<kind, loss, scalar_t>(out, p, *layout, params, stream);
+      if constexpr (kind == BoxKind::IoU && !loss && std::is_same_v<opmath_t, float>) {
+        launch_pairwise_iou<scalar_t>(out, p, *layout, stream);
+      } else {
+        launch_pairwise_forward<kind, loss, scalar_t>(out, p, *layout, params, stream);
+      }
       return;
     }
     const auto rows = detail::row_views(p);
