@@ -57,6 +57,10 @@ if interpreting():
         def mul_rn(a, b):
             return a * b
 
+        @staticmethod
+        def rcp_rn(x):
+            return 1.0 / x
+
     libdevice = _NumpyMath()
 else:
     from triton.language.extra import libdevice
@@ -75,6 +79,15 @@ def _div(a, b, FP64: tl.constexpr):
         return a / b
     else:
         return tl.math.div_rn(a, b)
+
+
+@triton.jit
+def _rcp(x, FP64: tl.constexpr):
+    """1 / x, correctly rounded (rcp.rn: cheaper than a division)."""
+    if FP64:
+        return 1.0 / x
+    else:
+        return libdevice.rcp_rn(x)
 
 
 @triton.jit
@@ -413,11 +426,13 @@ def _aspect_angle(w, h, FP64: tl.constexpr):
 
 
 @triton.jit
-def _aspect_angle_backward(w, h, ratio, grad, FP64: tl.constexpr):
-    hs = _guarded(h)
-    q = tl.where(h == 0.0, w, ratio)  # w / guarded(h), reused from the forward's ratio
+def _aspect_angle_backward(w, h, ratio, h_rcp, grad, FP64: tl.constexpr):
+    """From the ratio w * (1 / h) (0 for 0 / 0) and 1 / h: as the native
+    aspect_angle_backward, where h == 0 the ratio is w / 1 and 1 / h is 1."""
+    guarded_rcp = tl.where(h == 0.0, 1.0, h_rcp)
+    q = tl.where(h == 0.0, w, ratio)
     gq = _div(tl.where(h == 0.0, 0.0, grad), 1.0 + q * q, FP64)
-    return _div(gq, hs, FP64), tl.where(h == 0.0, 0.0, -gq * _div(w, hs * hs, FP64))
+    return gq * guarded_rcp, tl.where(h == 0.0, 0.0, -gq * (q * guarded_rcp))
 
 
 @triton.jit
@@ -484,8 +499,10 @@ def box_loss_backward(gp, b1p, b2p, g1p, g2p, n, eps_hi, eps_lo, alpha_hi, alpha
     both = (iw > 0.0) & (ih > 0.0)
     inter = tl.where(both, iw * ih, 0.0)
     union = aw * ah + bw * bh - inter
-    union_den = _guarded(union + eps)
-    iou = _div_zero_fast(inter, union_den, FP64)
+    # as the native backward (box_pair_terms with_reciprocals): 1 / each
+    # denominator, the quotients and derivatives as products with it
+    union_rcp = _rcp(_guarded(union + eps), FP64)
+    iou = inter * union_rcp
     ew = _max_nan(ax2, bx2) - _min_nan(ax1, bx1)
     eh = _max_nan(ay2, by2) - _min_nan(ay1, by1)
     zero = tl.zeros_like(grad)
@@ -512,10 +529,9 @@ def box_loss_backward(gp, b1p, b2p, g1p, g2p, n, eps_hi, eps_lo, alpha_hi, alpha
     if KIND == 1:
         # penalty = (C - U) / guarded(C + eps)
         area = ew * eh
-        area_den = _guarded(area + eps)
-        g_quotient = _div(g_penalty, area_den, FP64)
-        g_den = tl.where(area + eps == 0.0, 0.0,
-                         -g_penalty * _div(_div(area - union, area_den, FP64), area_den, FP64))
+        area_rcp = _rcp(_guarded(area + eps), FP64)
+        g_quotient = g_penalty * area_rcp
+        g_den = tl.where(area + eps == 0.0, 0.0, -g_penalty * (((area - union) * area_rcp) * area_rcp))
         g_area = g_quotient + g_den
         g_union = g_union - g_quotient
         g_w = g_area * eh
@@ -523,12 +539,12 @@ def box_loss_backward(gp, b1p, b2p, g1p, g2p, n, eps_hi, eps_lo, alpha_hi, alpha
     else:
         # rho2 / guarded(cw^2 + ch^2 + eps)
         c2 = ew * ew + eh * eh + eps
-        diagonal2 = _guarded(c2)
+        diagonal2_rcp = _rcp(_guarded(c2), FP64)
         dx = axc - bxc
         dy = ayc - byc
         rho2 = dx * dx + dy * dy
-        g_rho2 = _div(g_penalty, diagonal2, FP64)
-        g_c2 = tl.where(c2 == 0.0, 0.0, -g_penalty * _div(_div(rho2, diagonal2, FP64), diagonal2, FP64))
+        g_rho2 = g_penalty * diagonal2_rcp
+        g_c2 = tl.where(c2 == 0.0, 0.0, -g_penalty * ((rho2 * diagonal2_rcp) * diagonal2_rcp))
         g_dx = g_rho2 * (2.0 * dx)
         g_dy = g_rho2 * (2.0 * dy)
         gaxc = gaxc + g_dx
@@ -552,22 +568,25 @@ def box_loss_backward(gp, b1p, b2p, g1p, g2p, n, eps_hi, eps_lo, alpha_hi, alpha
     gby1 = gby1 + gb
     if KIND == 3:
         # + alpha v, alpha constant; v = k (angle_a - angle_b)^2
-        ratio_a, angle_a = _aspect_angle(aw, ah, FP64)
-        ratio_b, angle_b = _aspect_angle(bw, bh, FP64)
+        ha_rcp = _rcp(ah, FP64)
+        hb_rcp = _rcp(bh, FP64)
+        ratio_a = tl.where((aw == 0.0) & (ah == 0.0), 0.0, aw * ha_rcp)
+        ratio_b = tl.where((bw == 0.0) & (bh == 0.0), 0.0, bw * hb_rcp)
+        angle_a = libdevice.atan(ratio_a)
+        angle_b = libdevice.atan(ratio_b)
         d = angle_a - angle_b
         v = tl.full([], ASPECT_WEIGHT, cdt) * (d * d)
         alpha = _div(v, _guarded(1.0 - iou + v + _scalar(alpha_hi, alpha_lo, FP64)), FP64)
         g_d = g_penalty * alpha * (tl.full([], ASPECT_WEIGHT, cdt) * (2.0 * d))
-        gw_a, gh_a = _aspect_angle_backward(aw, ah, ratio_a, g_d, FP64)
-        gw_b, gh_b = _aspect_angle_backward(bw, bh, ratio_b, -g_d, FP64)
+        gw_a, gh_a = _aspect_angle_backward(aw, ah, ratio_a, ha_rcp, g_d, FP64)
+        gw_b, gh_b = _aspect_angle_backward(bw, bh, ratio_b, hb_rcp, -g_d, FP64)
         gaw = gaw + gw_a
         gah = gah + gh_a
         gbw = gbw + gw_b
         gbh = gbh + gh_b
     # iou = inter / guarded(U + eps)
-    g_inter = _div(g_iou, union_den, FP64)
-    g_union = g_union + tl.where(union + eps == 0.0, 0.0,
-                                 -g_iou * _div_zero_fast(iou, union_den, FP64))
+    g_inter = g_iou * union_rcp
+    g_union = g_union + tl.where(union + eps == 0.0, 0.0, -g_iou * (iou * union_rcp))
     # U = wa ha + wb hb - inter
     gaw = gaw + g_union * ah
     gah = gah + g_union * aw
