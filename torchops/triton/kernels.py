@@ -6,7 +6,9 @@ denominators and autograd's tie rules, so values and gradients equal the
 eager reference's, finite at degenerate boxes.
 
 Division is IEEE (div_rn: Triton's plain float32 division is approximate),
-exp/tanh/atan are libdevice's. Constants that float32 cannot hold exactly are
+exp/tanh/atan are libdevice's. The box losses' backward, as the native one
+(box_pair_terms with_reciprocals), takes the correctly rounded reciprocal of
+each denominator (rcp.rn) and multiplies by it. Constants that float32 cannot hold exactly are
 made in the compute dtype (tl.full), since Triton makes a Python float
 literal a float32; for the same reason eps arrives as two float32 arguments
 (hi + lo). eps is a run-time argument (not specialized).
