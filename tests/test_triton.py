@@ -138,12 +138,17 @@ def test_every_kernel_variant_compiles_for_the_gpu(fp64):
     from triton.compiler import ASTSource
 
     from torchops.triton import kernels
+    from torchops.triton.ops import LAUNCH
 
     t = "*fp64" if fp64 else "*fp32"
 
     def compile_(fn, constants, **types):
+        launch = LAUNCH[fn.__name__]
+        constants = {**constants, **{k: v for k, v in launch.items() if k.isupper()}}
+        options = {k: v for k, v in launch.items() if not k.isupper()}
         signature = {n: "constexpr" if n in constants else types.get(n, t) for n in fn.arg_names}
-        triton.compile(ASTSource(fn=fn, signature=signature, constexprs=constants), target=GPUTarget("cuda", 90, 32))
+        triton.compile(ASTSource(fn=fn, signature=signature, constexprs=constants), target=GPUTarget("cuda", 90, 32),
+                       options=options)
 
     ints = dict(n="i64", B="i32", H="i32", s_ig="i32", s_hg="i32", s_cx="i32",
                 eps_hi="fp32", eps_lo="fp32", alpha_hi="fp32", alpha_lo="fp32")

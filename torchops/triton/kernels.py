@@ -6,11 +6,26 @@ denominators and autograd's tie rules, so values and gradients equal the
 eager reference's, finite at degenerate boxes.
 
 Division is IEEE (div_rn: Triton's plain float32 division is approximate),
-exp/tanh/atan are libdevice's. Constants that float32 cannot hold exactly are
+exp/tanh/atan are libdevice's. The box losses' backward, as the native one
+(box_pair_terms with_reciprocals), takes the correctly rounded reciprocal of
+each denominator (rcp.rn) and multiplies by it. Constants that float32 cannot hold exactly are
 made in the compute dtype (tl.full), since Triton makes a Python float
 literal a float32; for the same reason eps arrives as two float32 arguments
-(hi + lo). eps, sizes and strides are run-time arguments (not specialized),
-so a kernel compiles once per dtype and constexpr variant.
+(hi + lo). eps is a run-time argument (not specialized).
+
+What makes them fast (scripts/triton_sass.py counts it): sizes and strides
+are specialized as Triton does by default (divisible by 16 or not), so that
+masked loads and stores of contiguous rows are 16-byte vector accesses (a
+size the compiler cannot see divisible makes every mask per element, and so
+every access 4 bytes wide); NaN-propagating max/min are one instruction
+(tl.maximum/minimum with PropagateNan.ALL: max.NaN/min.NaN on sm_80+, same
+values as the compare-and-select chains but for the sign of a zero); a
+quotient whose numerator is often 0 (a disjoint pair's intersection) divides
+1 instead and picks the zero after (_div_zero_fast: IEEE division takes its
+slow path for a zero numerator); every value the backward needs twice is
+computed once (one atan per box in CIoU, as the native kernels do); and each
+program loads everything in the layout it computes in (no layout conversion
+through shared memory).
 """
 
 from __future__ import annotations
@@ -44,12 +59,18 @@ if interpreting():
         def mul_rn(a, b):
             return a * b
 
+        @staticmethod
+        def rcp_rn(x):
+            return 1.0 / x
+
     libdevice = _NumpyMath()
 else:
     from triton.language.extra import libdevice
 
 # CIoU's aspect weight 4 / pi^2 (a constexpr: jit code reads no other globals).
 ASPECT_WEIGHT = tl.constexpr(0.40528473456935108578)
+INF = tl.constexpr(float("inf"))
+_INTERPRETING = tl.constexpr(interpreting())
 
 
 # --- building blocks (csrc/common/elementwise.h) ------------------------------------------
@@ -63,6 +84,39 @@ def _div(a, b, FP64: tl.constexpr):
 
 
 @triton.jit
+def _rcp(x, FP64: tl.constexpr):
+    """1 / x, correctly rounded (rcp.rn: cheaper than a division)."""
+    if FP64:
+        return 1.0 / x
+    else:
+        return libdevice.rcp_rn(x)
+
+
+@triton.jit
+def _opaque(x, FP64: tl.constexpr):
+    """x, through a register move the compiler cannot see into (it keeps the
+    caller's choice of x: see _div_zero_fast)."""
+    if _INTERPRETING:
+        return x
+    elif FP64:
+        return tl.inline_asm_elementwise("mov.b64 $0, $1;", "=l,l", [x], dtype=tl.float64, is_pure=True, pack=1)
+    else:
+        return tl.inline_asm_elementwise("mov.b32 $0, $1;", "=r,r", [x], dtype=tl.float32, is_pure=True, pack=1)
+
+
+@triton.jit
+def _div_zero_fast(a, b, FP64: tl.constexpr):
+    """a / b (IEEE, the same value and sign), where a is often 0: IEEE
+    division takes its slow path (a call, divergent in the warp) for a zero
+    numerator, so a zero a divides 1 instead and the quotient 0 / b is picked
+    after: +-0 (by the signs) where b is nonzero, NaN where b is 0 or NaN."""
+    zero = a == 0.0
+    q = _div(_opaque(tl.where(zero, 1.0, a), FP64), b, FP64)
+    zero_over_b = tl.where((b > 0.0) | (b < 0.0), tl.where(b < 0.0, -a, a), b * INF)  # 0 * inf, NaN * inf: NaN
+    return tl.where(zero, zero_over_b, q)
+
+
+@triton.jit
 def _mul(a, b):
     """a * b rounded on its own: never fused with an addition into an FMA
     (eager rounds every product; a fused one can turn an overflow into a
@@ -72,12 +126,13 @@ def _mul(a, b):
 
 @triton.jit
 def _max_nan(a, b):
-    return tl.where(a != a, a, tl.where(b != b, b, tl.where(a > b, a, b)))
+    """torch.maximum: NaN if either is NaN (max.NaN on sm_80+)."""
+    return tl.maximum(a, b, propagate_nan=tl.PropagateNan.ALL)
 
 
 @triton.jit
 def _min_nan(a, b):
-    return tl.where(a != a, a, tl.where(b != b, b, tl.where(a < b, a, b)))
+    return tl.minimum(a, b, propagate_nan=tl.PropagateNan.ALL)
 
 
 @triton.jit
@@ -126,7 +181,7 @@ def _guarded(d):
 
 # --- ratio_iou ------------------------------------------------------------------------------
 
-@triton.jit(do_not_specialize=["n"])
+@triton.jit
 def ratio_iou_forward(x1p, y1p, w1p, h1p, x2p, y2p, w2p, h2p, outp, n, eps_hi, eps_lo, FP64: tl.constexpr,
                       BLOCK: tl.constexpr):
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
@@ -149,11 +204,11 @@ def ratio_iou_forward(x1p, y1p, w1p, h1p, x2p, y2p, w2p, h2p, outp, n, eps_hi, e
     inter_h = _clamp_min(_min_nan(y1 + h1, y2 + h2) - inter_y, 0.0)
     inter = _mul(inter_w, inter_h)
     union = _mul(w1, h1) + _mul(w2, h2) - inter
-    iou = _div(inter, _clamp_min(union, eps), FP64)
+    iou = _div_zero_fast(inter, _clamp_min(union, eps), FP64)
     tl.store(outp + offs, iou.to(outp.dtype.element_ty), mask=mask)
 
 
-@triton.jit(do_not_specialize=["n"])
+@triton.jit
 def ratio_iou_backward(gp, x1p, y1p, w1p, h1p, x2p, y2p, w2p, h2p,
                        gx1p, gy1p, gw1p, gh1p, gx2p, gy2p, gw2p, gh2p, n,
                        eps_hi, eps_lo, FP64: tl.constexpr, BLOCK: tl.constexpr):
@@ -187,7 +242,7 @@ def ratio_iou_backward(gp, x1p, y1p, w1p, h1p, x2p, y2p, w2p, h2p,
     union = _mul(w1, h1) + _mul(w2, h2) - inter
     clamped = _clamp_min(union, eps)
     # iou = inter / clamped, as autograd's div backward writes it
-    g_clamped = _mul(-grad, _div(_div(inter, clamped, FP64), clamped, FP64))
+    g_clamped = _mul(-grad, _div_zero_fast(_div_zero_fast(inter, clamped, FP64), clamped, FP64))
     g_union = _clamp_min_backward(union, eps, g_clamped)
     g_inter = _div(grad, clamped, FP64) + -g_union
     g_raw_w = _clamp_min_backward(raw_w, 0.0, _mul(g_inter, inter_h))
@@ -217,11 +272,14 @@ def _lstm_pre_activations(igp, hgp, bihp, bhhp, rows, cols, mask, s_ig, s_hg, H,
     col = gate * H + cols
     pre = (tl.load(igp + rows[:, None] * s_ig + col[None, :], mask=mask).to(cdt)
            + tl.load(hgp + rows[:, None] * s_hg + col[None, :], mask=mask).to(cdt))
-    cmask = cols < H
+    # a bias as a [BLOCK_B, BLOCK_H] tile of stride 0 along the rows: loaded in
+    # the gates' layout (its rows are cache hits), where a [BLOCK_H] load would
+    # be converted to that layout through shared memory
+    bias = rows[:, None] * 0 + col[None, :]
     if HAS_BIH:
-        pre = pre + tl.load(bihp + col, mask=cmask).to(cdt)[None, :]
+        pre = pre + tl.load(bihp + bias, mask=mask).to(cdt)
     if HAS_BHH:
-        pre = pre + tl.load(bhhp + col, mask=cmask).to(cdt)[None, :]
+        pre = pre + tl.load(bhhp + bias, mask=mask).to(cdt)
     return pre
 
 
@@ -240,7 +298,7 @@ def _lstm_gates(igp, hgp, bihp, bhhp, rows, cols, mask, s_ig, s_hg, H,
     return i, f, g, o
 
 
-@triton.jit(do_not_specialize=["B", "H", "s_ig", "s_hg", "s_cx"])
+@triton.jit(do_not_specialize=["B"])
 def lstm_cell_forward(igp, hgp, cxp, bihp, bhhp, hyp, cyp, B, H, s_ig, s_hg, s_cx,
                       HAS_BIH: tl.constexpr, HAS_BHH: tl.constexpr, FP64: tl.constexpr,
                       BLOCK_B: tl.constexpr, BLOCK_H: tl.constexpr):
@@ -257,7 +315,7 @@ def lstm_cell_forward(igp, hgp, cxp, bihp, bhhp, hyp, cyp, B, H, s_ig, s_hg, s_c
     tl.store(cyp + out, cy.to(cyp.dtype.element_ty), mask=mask)
 
 
-@triton.jit(do_not_specialize=["B", "H", "s_ig", "s_hg", "s_cx"])
+@triton.jit(do_not_specialize=["B"])
 def lstm_cell_backward(ghyp, gcyp, igp, hgp, cxp, bihp, bhhp, ggatesp, gcxp, gbiasp, B, H, s_ig, s_hg, s_cx,
                        HAS_BIH: tl.constexpr, HAS_BHH: tl.constexpr, FP64: tl.constexpr,
                        BLOCK_B: tl.constexpr, BLOCK_H: tl.constexpr):
@@ -363,17 +421,20 @@ def _geometry_backward(gx1, gy1, gx2, gy2, gw, gh, gxc, gyc, FMT: tl.constexpr):
 
 @triton.jit
 def _aspect_angle(w, h, FP64: tl.constexpr):
-    """atan(w / h); where h == 0 its limit (+-pi/2, 0 for w == 0)."""
-    limit = tl.where(w == 0.0, 0.0, libdevice.atan(w / h))  # (w / 0: +-inf, whatever the rounding)
-    return tl.where(h == 0.0, limit, libdevice.atan(_div(w, _guarded(h), FP64)))
+    """(w / h with 0 / 0 replaced by 0, atan of it): atan(w / h), and where
+    h == 0 its limit (+-pi/2 from w / 0 = +-inf, 0 for w == 0); one atan."""
+    ratio = tl.where((w == 0.0) & (h == 0.0), 0.0, _div(w, h, FP64))
+    return ratio, libdevice.atan(ratio)
 
 
 @triton.jit
-def _aspect_angle_backward(w, h, grad, FP64: tl.constexpr):
-    hs = _guarded(h)
-    q = _div(w, hs, FP64)
+def _aspect_angle_backward(w, h, ratio, h_rcp, grad, FP64: tl.constexpr):
+    """From the ratio w * (1 / h) (0 for 0 / 0) and 1 / h: as the native
+    aspect_angle_backward, where h == 0 the ratio is w / 1 and 1 / h is 1."""
+    guarded_rcp = tl.where(h == 0.0, 1.0, h_rcp)
+    q = tl.where(h == 0.0, w, ratio)
     gq = _div(tl.where(h == 0.0, 0.0, grad), 1.0 + q * q, FP64)
-    return _div(gq, hs, FP64), tl.where(h == 0.0, 0.0, -gq * _div(w, hs * hs, FP64))
+    return gq * guarded_rcp, tl.where(h == 0.0, 0.0, -gq * (q * guarded_rcp))
 
 
 @triton.jit
@@ -387,7 +448,7 @@ def _load_boxes(b1p, b2p, offs, mask, cdt: tl.constexpr, BLOCK: tl.constexpr):
     return a0, a1, a2, a3, b0, b1, b2, b3
 
 
-@triton.jit(do_not_specialize=["n"])
+@triton.jit
 def box_loss_forward(b1p, b2p, outp, n, eps_hi, eps_lo, alpha_hi, alpha_lo, KIND: tl.constexpr,
                      FMT: tl.constexpr, FP64: tl.constexpr, BLOCK: tl.constexpr):
     """1 - GIoU (KIND 1), 1 - DIoU (2) or 1 - CIoU (3) of each pair of rows."""
@@ -402,7 +463,7 @@ def box_loss_forward(b1p, b2p, outp, n, eps_hi, eps_lo, alpha_hi, alpha_lo, KIND
     ih = _min_nan(ay2, by2) - _max_nan(ay1, by1)
     inter = tl.where((iw > 0.0) & (ih > 0.0), iw * ih, 0.0)
     union = aw * ah + bw * bh - inter
-    iou = _div(inter, _guarded(union + eps), FP64)
+    iou = _div_zero_fast(inter, _guarded(union + eps), FP64)
     ew = _max_nan(ax2, bx2) - _min_nan(ax1, bx1)
     eh = _max_nan(ay2, by2) - _min_nan(ay1, by1)
     if KIND == 1:
@@ -413,14 +474,16 @@ def box_loss_forward(b1p, b2p, outp, n, eps_hi, eps_lo, alpha_hi, alpha_lo, KIND
         dy = ayc - byc
         value = 1.0 - iou + _div(dx * dx + dy * dy, _guarded(ew * ew + eh * eh + eps), FP64)
         if KIND == 3:
-            d = _aspect_angle(aw, ah, FP64) - _aspect_angle(bw, bh, FP64)
+            _ra, angle_a = _aspect_angle(aw, ah, FP64)
+            _rb, angle_b = _aspect_angle(bw, bh, FP64)
+            d = angle_a - angle_b
             v = tl.full([], ASPECT_WEIGHT, cdt) * (d * d)
             alpha = _div(v, _guarded(1.0 - iou + v + _scalar(alpha_hi, alpha_lo, FP64)), FP64)
             value = value + alpha * v
     tl.store(outp + offs, value.to(outp.dtype.element_ty), mask=mask)
 
 
-@triton.jit(do_not_specialize=["n"])
+@triton.jit
 def box_loss_backward(gp, b1p, b2p, g1p, g2p, n, eps_hi, eps_lo, alpha_hi, alpha_lo, KIND: tl.constexpr,
                       FMT: tl.constexpr, FP64: tl.constexpr, BLOCK: tl.constexpr):
     """Gradients of both boxes' four numbers (box_pair_backward, loss=true)."""
@@ -438,8 +501,10 @@ def box_loss_backward(gp, b1p, b2p, g1p, g2p, n, eps_hi, eps_lo, alpha_hi, alpha
     both = (iw > 0.0) & (ih > 0.0)
     inter = tl.where(both, iw * ih, 0.0)
     union = aw * ah + bw * bh - inter
-    union_den = _guarded(union + eps)
-    iou = _div(inter, union_den, FP64)
+    # as the native backward (box_pair_terms with_reciprocals): 1 / each
+    # denominator, the quotients and derivatives as products with it
+    union_rcp = _rcp(_guarded(union + eps), FP64)
+    iou = inter * union_rcp
     ew = _max_nan(ax2, bx2) - _min_nan(ax1, bx1)
     eh = _max_nan(ay2, by2) - _min_nan(ay1, by1)
     zero = tl.zeros_like(grad)
@@ -466,10 +531,9 @@ def box_loss_backward(gp, b1p, b2p, g1p, g2p, n, eps_hi, eps_lo, alpha_hi, alpha
     if KIND == 1:
         # penalty = (C - U) / guarded(C + eps)
         area = ew * eh
-        area_den = _guarded(area + eps)
-        g_quotient = _div(g_penalty, area_den, FP64)
-        g_den = tl.where(area + eps == 0.0, 0.0,
-                         -g_penalty * _div(_div(area - union, area_den, FP64), area_den, FP64))
+        area_rcp = _rcp(_guarded(area + eps), FP64)
+        g_quotient = g_penalty * area_rcp
+        g_den = tl.where(area + eps == 0.0, 0.0, -g_penalty * (((area - union) * area_rcp) * area_rcp))
         g_area = g_quotient + g_den
         g_union = g_union - g_quotient
         g_w = g_area * eh
@@ -477,12 +541,12 @@ def box_loss_backward(gp, b1p, b2p, g1p, g2p, n, eps_hi, eps_lo, alpha_hi, alpha
     else:
         # rho2 / guarded(cw^2 + ch^2 + eps)
         c2 = ew * ew + eh * eh + eps
-        diagonal2 = _guarded(c2)
+        diagonal2_rcp = _rcp(_guarded(c2), FP64)
         dx = axc - bxc
         dy = ayc - byc
         rho2 = dx * dx + dy * dy
-        g_rho2 = _div(g_penalty, diagonal2, FP64)
-        g_c2 = tl.where(c2 == 0.0, 0.0, -g_penalty * _div(_div(rho2, diagonal2, FP64), diagonal2, FP64))
+        g_rho2 = g_penalty * diagonal2_rcp
+        g_c2 = tl.where(c2 == 0.0, 0.0, -g_penalty * ((rho2 * diagonal2_rcp) * diagonal2_rcp))
         g_dx = g_rho2 * (2.0 * dx)
         g_dy = g_rho2 * (2.0 * dy)
         gaxc = gaxc + g_dx
@@ -506,22 +570,25 @@ def box_loss_backward(gp, b1p, b2p, g1p, g2p, n, eps_hi, eps_lo, alpha_hi, alpha
     gby1 = gby1 + gb
     if KIND == 3:
         # + alpha v, alpha constant; v = k (angle_a - angle_b)^2
-        angle_a = _aspect_angle(aw, ah, FP64)
-        angle_b = _aspect_angle(bw, bh, FP64)
+        ha_rcp = _rcp(ah, FP64)
+        hb_rcp = _rcp(bh, FP64)
+        ratio_a = tl.where((aw == 0.0) & (ah == 0.0), 0.0, aw * ha_rcp)
+        ratio_b = tl.where((bw == 0.0) & (bh == 0.0), 0.0, bw * hb_rcp)
+        angle_a = libdevice.atan(ratio_a)
+        angle_b = libdevice.atan(ratio_b)
         d = angle_a - angle_b
         v = tl.full([], ASPECT_WEIGHT, cdt) * (d * d)
         alpha = _div(v, _guarded(1.0 - iou + v + _scalar(alpha_hi, alpha_lo, FP64)), FP64)
         g_d = g_penalty * alpha * (tl.full([], ASPECT_WEIGHT, cdt) * (2.0 * d))
-        gw_a, gh_a = _aspect_angle_backward(aw, ah, g_d, FP64)
-        gw_b, gh_b = _aspect_angle_backward(bw, bh, -g_d, FP64)
+        gw_a, gh_a = _aspect_angle_backward(aw, ah, ratio_a, ha_rcp, g_d, FP64)
+        gw_b, gh_b = _aspect_angle_backward(bw, bh, ratio_b, hb_rcp, -g_d, FP64)
         gaw = gaw + gw_a
         gah = gah + gh_a
         gbw = gbw + gw_b
         gbh = gbh + gh_b
     # iou = inter / guarded(U + eps)
-    g_inter = _div(g_iou, union_den, FP64)
-    g_union = g_union + tl.where(union + eps == 0.0, 0.0,
-                                 -g_iou * _div(_div(inter, union_den, FP64), union_den, FP64))
+    g_inter = g_iou * union_rcp
+    g_union = g_union + tl.where(union + eps == 0.0, 0.0, -g_iou * (iou * union_rcp))
     # U = wa ha + wb hb - inter
     gaw = gaw + g_union * ah
     gah = gah + g_union * aw

@@ -23,9 +23,22 @@ from torch.library import triton_op, wrap_triton
 from torchops import _fake, _registry, boxes as box_module, iou, lstm
 from torchops.triton import devices, kernels
 
-BLOCK = 1024  # elements per program of the elementwise kernels
-BOX_BLOCK = 256  # box pairs per program
-LSTM_BLOCK_B, LSTM_BLOCK_H = 32, 32  # rows x hidden units per program
+# Each kernel's block (elements, box pairs, or rows x hidden units per
+# program) and num_warps: a thread takes 4 consecutive elements (one 16-byte
+# access per tensor, 2 of them in the forward of ratio_iou), a box pair or an
+# LSTM unit's 4 gates, which keeps registers near the native kernels' (64 or
+# fewer where their memory-bound passes need the occupancy); a box pair per
+# thread also keeps the per-pair values (upstream gradient, output) in the
+# layout of the [BLOCK, 4] box tiles, with no conversion. Counts of each
+# kernel's accesses, instructions and registers: scripts/triton_sass.py.
+LAUNCH = {
+    "ratio_iou_forward": {"BLOCK": 1024, "num_warps": 4},
+    "ratio_iou_backward": {"BLOCK": 512, "num_warps": 4},
+    "lstm_cell_forward": {"BLOCK_B": 32, "BLOCK_H": 32, "num_warps": 8},
+    "lstm_cell_backward": {"BLOCK_B": 32, "BLOCK_H": 32, "num_warps": 8},
+    "box_loss_forward": {"BLOCK": 128, "num_warps": 4},
+    "box_loss_backward": {"BLOCK": 128, "num_warps": 4},
+}
 
 
 def _split(x: float) -> tuple[float, float]:
@@ -56,8 +69,9 @@ def ratio_iou_op(x1: Tensor, y1: Tensor, w1: Tensor, h1: Tensor,
     out = torch.empty(shape, dtype=dtype, device=x1.device)
     n = out.numel()
     if n:
-        wrap_triton(kernels.ratio_iou_forward)[(triton.cdiv(n, BLOCK),)](
-            *boxes, out, n, *_split(eps), FP64=dtype == torch.float64, BLOCK=BLOCK)
+        launch = LAUNCH["ratio_iou_forward"]
+        wrap_triton(kernels.ratio_iou_forward)[(triton.cdiv(n, launch["BLOCK"]),)](
+            *boxes, out, n, *_split(eps), FP64=dtype == torch.float64, **launch)
     return out
 
 
@@ -69,8 +83,9 @@ def ratio_iou_backward_op(grad: Tensor, x1: Tensor, y1: Tensor, w1: Tensor, h1: 
     grads = [torch.empty(shape, dtype=dtype, device=x1.device) for _ in range(8)]
     n = grad.numel()
     if n:
-        wrap_triton(kernels.ratio_iou_backward)[(triton.cdiv(n, BLOCK),)](
-            grad, *boxes, *grads, n, *_split(eps), FP64=dtype == torch.float64, BLOCK=BLOCK)
+        launch = LAUNCH["ratio_iou_backward"]
+        wrap_triton(kernels.ratio_iou_backward)[(triton.cdiv(n, launch["BLOCK"]),)](
+            grad, *boxes, *grads, n, *_split(eps), FP64=dtype == torch.float64, **launch)
     return grads
 
 
@@ -109,8 +124,9 @@ def _lstm_inputs(input_gates, hidden_gates, cx, b_ih, b_hh):
             batch, hidden, dtype)
 
 
-def _lstm_grid(batch, hidden):
-    return (triton.cdiv(batch, LSTM_BLOCK_B), triton.cdiv(hidden, LSTM_BLOCK_H))
+def _lstm_grid(batch, hidden, kernel):
+    launch = LAUNCH[kernel]
+    return (triton.cdiv(batch, launch["BLOCK_B"]), triton.cdiv(hidden, launch["BLOCK_H"]))
 
 
 @triton_op("torchops_triton::lstm_cell", mutates_args=())
@@ -120,11 +136,11 @@ def lstm_cell_op(input_gates: Tensor, hidden_gates: Tensor, cx: Tensor,
     hy = torch.empty(cx.shape, dtype=dtype, device=cx.device)
     cy = torch.empty(cx.shape, dtype=dtype, device=cx.device)
     if hy.numel():
-        wrap_triton(kernels.lstm_cell_forward)[_lstm_grid(batch, hidden)](
+        wrap_triton(kernels.lstm_cell_forward)[_lstm_grid(batch, hidden, "lstm_cell_forward")](
             ig, hg, c, ig if bih is None else bih, ig if bhh is None else bhh, hy, cy,
             batch, hidden, ig.stride(0), hg.stride(0), c.stride(0),
             HAS_BIH=bih is not None, HAS_BHH=bhh is not None, FP64=dtype == torch.float64,
-            BLOCK_B=LSTM_BLOCK_B, BLOCK_H=LSTM_BLOCK_H)
+            **LAUNCH["lstm_cell_forward"])
     return hy, cy
 
 
@@ -138,9 +154,10 @@ def lstm_cell_backward_op(grad_hy: Tensor, grad_cy: Tensor, input_gates: Tensor,
     grad_gates = torch.empty(input_gates.shape, dtype=dtype, device=cx.device)
     grad_cx = torch.empty(cx.shape, dtype=dtype, device=cx.device)
     has_bias = bih is not None or bhh is not None
-    grid = _lstm_grid(batch, hidden)
-    # each row block's sum of the gate gradients (in the compute dtype), summed below in a fixed order
-    partial = torch.zeros((grid[0] if has_bias else 0, 4 * hidden),
+    grid = _lstm_grid(batch, hidden, "lstm_cell_backward")
+    # each row block's sum of the gate gradients (in the compute dtype), summed below in a fixed order;
+    # the kernel writes every element
+    partial = torch.empty((grid[0] if has_bias else 0, 4 * hidden),
                           dtype=torch.float64 if dtype == torch.float64 else torch.float32, device=cx.device)
     if grad_cx.numel():
         wrap_triton(kernels.lstm_cell_backward)[grid](
@@ -148,7 +165,7 @@ def lstm_cell_backward_op(grad_hy: Tensor, grad_cy: Tensor, input_gates: Tensor,
             grad_gates, grad_cx, grad_gates if not has_bias else partial,
             batch, hidden, ig.stride(0), hg.stride(0), c.stride(0),
             HAS_BIH=bih is not None, HAS_BHH=bhh is not None, FP64=dtype == torch.float64,
-            BLOCK_B=LSTM_BLOCK_B, BLOCK_H=LSTM_BLOCK_H)
+            **LAUNCH["lstm_cell_backward"])
     grad_bias = partial.sum(0) if has_bias else grad_gates.new_empty((0,))
     return grad_gates, grad_cx, grad_bias
 
@@ -199,9 +216,10 @@ def box_iou_loss_op(boxes1: Tensor, boxes2: Tensor, kind: str, eps: float, fmt: 
     out = torch.empty(shape, dtype=dtype, device=boxes1.device)
     n = out.numel()
     if n:
-        wrap_triton(kernels.box_loss_forward)[(triton.cdiv(n, BOX_BLOCK),)](
+        launch = LAUNCH["box_loss_forward"]
+        wrap_triton(kernels.box_loss_forward)[(triton.cdiv(n, launch["BLOCK"]),)](
             b1, b2, out, n, *_box_eps(kind, eps), KIND=KINDS[kind], FMT=FORMATS[fmt], FP64=dtype == torch.float64,
-            BLOCK=BOX_BLOCK)
+            **launch)
     return out
 
 
@@ -213,9 +231,10 @@ def box_iou_loss_backward_op(grad: Tensor, boxes1: Tensor, boxes2: Tensor, kind:
     g1, g2 = torch.empty_like(b1), torch.empty_like(b2)
     n = grad.numel()
     if n:
-        wrap_triton(kernels.box_loss_backward)[(triton.cdiv(n, BOX_BLOCK),)](
+        launch = LAUNCH["box_loss_backward"]
+        wrap_triton(kernels.box_loss_backward)[(triton.cdiv(n, launch["BLOCK"]),)](
             grad, b1, b2, g1, g2, n, *_box_eps(kind, eps), KIND=KINDS[kind], FMT=FORMATS[fmt],
-            FP64=dtype == torch.float64, BLOCK=BOX_BLOCK)
+            FP64=dtype == torch.float64, **launch)
     return g1, g2
 
 
