@@ -28,9 +28,12 @@
 //   Workspace       a nested struct: a training forward `_<name>_forward`
 //                   also returns a workspace, and the backward op
 //                   `_<name>_backward(<output grads>, <kSavedArgs inputs>,
-//                   Tensor workspace, <Workspace::kScalarArgs>)` reads it
-//                   instead of the inputs. The struct says what the backward
-//                   takes and how its results map to input gradients.
+//                   Tensor workspace, <kScalarArgs>) -> kGradients tensors`
+//                   reads it instead of every input. Its Args and prepare()
+//                   make the backward kernel's arguments (after the layer's
+//                   dtype and device checks), scalars() the backward's scalars
+//                   from which optional inputs were given, input_grads() the
+//                   input gradients from the backward's results.
 #include <ATen/ATen.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <ATen/ExpandUtils.h>
@@ -571,12 +574,13 @@ struct Op<Decl, std::index_sequence<I...>, std::index_sequence<J...>, Scalars<S.
         present = {((bits >> J) & 1) != 0 ...};
       }
       const auto scalars = backward_scalars(ctx, present, std::index_sequence_for<S...>{});
-      auto grads = Decl::Workspace::input_grads(
+      auto input_grads = Decl::Workspace::input_grads(
           call_backward_op([&] {
             return std::apply([&](B... b) { return call_backward(grad_outputs[G]..., saved[V]..., b...); }, scalars);
           }),
           present);
-      grads.resize(N + M + sizeof...(S) + 2);  // none for the scalars and the two flags
+      variable_list grads(N + M + sizeof...(S) + 2);  // none for the scalars and the two flags
+      std::move(input_grads.begin(), input_grads.end(), grads.begin());
       return grads;
     }
 

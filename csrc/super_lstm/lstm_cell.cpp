@@ -106,7 +106,7 @@ LstmBackwardArgs LstmCellDecl::Workspace::prepare(
   return args;
 }
 
-torch::autograd::variable_list LstmCellDecl::Workspace::input_grads(
+std::array<at::Tensor, 5> LstmCellDecl::Workspace::input_grads(
     std::tuple<at::Tensor, at::Tensor, at::Tensor>&& grads, const std::array<bool, 2>& present) {
   auto& [grad_gates, grad_cx, grad_bias] = grads;
   // input_gates and hidden_gates enter as a sum: one gradient serves both,

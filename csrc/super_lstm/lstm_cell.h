@@ -68,7 +68,7 @@ struct LstmCellDecl {
     static LstmBackwardArgs prepare(
         const char* op, std::array<at::Tensor, 2> grads, std::array<at::Tensor, 2> saved);
     static std::tuple<bool> scalars(const std::array<bool, 2>& present) { return {present[0] || present[1]}; }
-    static torch::autograd::variable_list input_grads(
+    static std::array<at::Tensor, 5> input_grads(
         std::tuple<at::Tensor, at::Tensor, at::Tensor>&& grads, const std::array<bool, 2>& present);
   };
 };
