@@ -128,25 +128,19 @@ c10::TypedOperatorHandle<Sig> find_typed_op(const std::string& name) {
   return c10::Dispatcher::singleton().findSchemaOrThrow(name.c_str(), "").typed<Sig>();
 }
 
-// What a declaration may leave out, with its default.
+// What a declaration may leave out: optional inputs, the workspace form, several outputs.
 template <class Decl>
 constexpr size_t optional_count() {
-  if constexpr (requires { Decl::kOptionalArgs; }) {
-    return Decl::kOptionalArgs.size();
-  } else {
-    return 0;
-  }
-}
-template <class Decl>
-constexpr size_t output_count() {
-  if constexpr (requires { Decl::kOutputNames; }) {
-    return Decl::kOutputNames.size();
-  } else {
-    return 1;
-  }
+  if constexpr (requires { Decl::kOptionalArgs; }) return Decl::kOptionalArgs.size();
+  return 0;
 }
 template <class Decl>
 constexpr bool has_workspace = requires { typename Decl::Workspace; };
+template <class Decl>
+constexpr size_t output_count() {
+  if constexpr (requires { Decl::kOutputNames; }) return Decl::kOutputNames.size();
+  return 1;
+}
 
 // The backward op's parameters: the output gradients (G), the saved tensors
 // (V) and the scalars (B); its results and what its device kernel is given.

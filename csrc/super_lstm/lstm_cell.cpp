@@ -115,6 +115,16 @@ std::array<at::Tensor, 5> LstmCellDecl::Workspace::input_grads(
           present[1] ? grad_bias : at::Tensor()};
 }
 
+LstmOutputs::LstmOutputs(const LstmArgs& args, bool training) {
+  const auto [batch, hidden, batched] = args.shape;
+  const auto options = args.inputs[2].options();
+  hy = at::empty({batch, hidden}, options);
+  cy = at::empty({batch, hidden}, options);
+  if (training) {
+    workspace = at::empty({batch, 4 * hidden}, options);
+  }
+}
+
 TORCH_LIBRARY(super_lstm, m) {
   // Fake (meta) kernels for torch.compile / torch.export live in Python.
   m.set_python_module("torchops._fake");

@@ -25,6 +25,11 @@ struct LstmShape {
   bool batched;
 };
 
+// A kernel's [B, n] result in the caller's layout: [n] where the call was unbatched.
+inline at::Tensor in_caller_layout(const at::Tensor& t, const LstmShape& shape) {
+  return shape.batched || !t.defined() ? t : t.view({t.size(1)});
+}
+
 // The backward's arguments checked and viewed as 2-D: workspace [B, 4H], cx
 // and the state gradients [B, H] (an undefined state gradient: zeros).
 struct LstmBackwardArgs {
@@ -75,6 +80,17 @@ struct LstmCellDecl {
 
 using LstmCellOp = declared::Op<LstmCellDecl>;
 using LstmArgs = LstmCellOp::Args;  // inputs: input_gates, hidden_gates, cx; optional: b_ih, b_hh
+
+// A forward kernel's outputs, fresh: hy, cy [B, H] and, in training, the
+// workspace [B, 4H] (else undefined), in the computed dtype on the inputs' device.
+struct LstmOutputs {
+  at::Tensor hy, cy, workspace;
+  LstmOutputs(const LstmArgs& args, bool training);
+  // What the kernel returns: the three in the caller's layout.
+  std::tuple<at::Tensor, at::Tensor, at::Tensor> returned(const LstmShape& shape) const {
+    return {in_caller_layout(hy, shape), in_caller_layout(cy, shape), in_caller_layout(workspace, shape)};
+  }
+};
 
 // C++ entry points through the dispatcher, like torch.ops.super_lstm.*.
 std::tuple<at::Tensor, at::Tensor> lstm_cell(

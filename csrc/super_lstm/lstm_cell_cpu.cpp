@@ -30,8 +30,10 @@ void add_gates(at::TensorIteratorConfig& config, const at::Tensor& gates, int64_
 }
 
 // Runs the forward into hy, cy and, when defined, the workspace.
-void lstm_cell_forward_into(const LstmArgs& args, const at::Tensor& hy, const at::Tensor& cy,
-                            const at::Tensor& workspace) {
+void lstm_cell_forward_into(const LstmArgs& args, const LstmOutputs& out) {
+  const at::Tensor& hy = out.hy;
+  const at::Tensor& cy = out.cy;
+  const at::Tensor& workspace = out.workspace;
   const auto& [input_gates, hidden_gates, cx] = args.inputs;
   const int64_t hidden = args.shape.hidden;
   at::TensorIteratorConfig config;
@@ -58,20 +60,13 @@ void lstm_cell_forward_into(const LstmArgs& args, const at::Tensor& hy, const at
 
 // hy, cy and, with `training`, the workspace (else undefined), in the caller's layout.
 std::tuple<at::Tensor, at::Tensor, at::Tensor> lstm_cell_cpu(const LstmArgs& args, bool training) {
-  const auto [batch, hidden, batched] = args.shape;
-  const auto options = args.inputs[2].options();
-  auto hy = at::empty({batch, hidden}, options);
-  auto cy = at::empty({batch, hidden}, options);
-  auto workspace = training ? at::empty({batch, 4 * hidden}, options) : at::Tensor();
-  lstm_cell_forward_into(args, hy, cy, workspace);
-  if (!batched) {  // back to the caller's [H] / [4H]
-    return {hy.view({hidden}), cy.view({hidden}), training ? workspace.view({4 * hidden}) : workspace};
-  }
-  return {hy, cy, workspace};
+  const LstmOutputs out(args, training);
+  lstm_cell_forward_into(args, out);
+  return out.returned(args.shape);
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> lstm_cell_backward_cpu(const LstmBackwardArgs& args, bool has_bias) {
-  const auto [batch, hidden, batched] = args.shape;
+  const int64_t batch = args.shape.batch, hidden = args.shape.hidden;
   auto grad_gates = at::empty({batch, 4 * hidden}, args.cx.options());
   auto grad_cx = at::empty({batch, hidden}, args.cx.options());
   at::TensorIteratorConfig config;
@@ -86,10 +81,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lstm_cell_backward_cpu(const Lstm
   at::native::torchops_lstm_cell_backward_stub(at::kCPU, iter);
   // the bias gradient: a deterministic reduction over the batch
   auto grad_bias = has_bias ? grad_gates.sum(0) : at::empty({0}, grad_gates.options());
-  if (!batched) {
-    return {grad_gates.view({4 * hidden}), grad_cx.view({hidden}), grad_bias};
-  }
-  return {grad_gates, grad_cx, grad_bias};
+  return {in_caller_layout(grad_gates, args.shape), in_caller_layout(grad_cx, args.shape), grad_bias};
 }
 
 }  // namespace

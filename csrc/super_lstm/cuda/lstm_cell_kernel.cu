@@ -275,8 +275,10 @@ void launch_forward(const ForwardOperands<scalar_t>& p, int biases, int64_t batc
 }
 
 // Runs the forward into hy, cy and, when defined, the workspace.
-void lstm_cell_forward_into(const LstmArgs& args, const at::Tensor& hy, const at::Tensor& cy,
-                            const at::Tensor& workspace) {
+void lstm_cell_forward_into(const LstmArgs& args, const LstmOutputs& out) {
+  const at::Tensor& hy = out.hy;
+  const at::Tensor& cy = out.cy;
+  const at::Tensor& workspace = out.workspace;
   const int64_t batch = args.shape.batch, hidden = args.shape.hidden;
   if (batch == 0 || hidden == 0) {
     return;
@@ -382,21 +384,14 @@ at::Tensor launch_backward(const BackwardOperands<scalar_t>& p, int64_t batch, i
 // hy, cy and, with `training`, the workspace (else undefined), in the caller's
 // layout. Both take their arguments checked (LstmCellOp::impl_kernels).
 std::tuple<at::Tensor, at::Tensor, at::Tensor> lstm_cell_cuda(const LstmArgs& args, bool training) {
-  const auto [batch, hidden, batched] = args.shape;
-  const auto options = args.inputs[2].options();
-  c10::cuda::CUDAGuard device_guard(options.device());
-  auto hy = at::empty({batch, hidden}, options);
-  auto cy = at::empty({batch, hidden}, options);
-  auto workspace = training ? at::empty({batch, 4 * hidden}, options) : at::Tensor();
-  lstm_cell_forward_into(args, hy, cy, workspace);
-  if (!batched) {  // back to the caller's [H] / [4H]
-    return {hy.view({hidden}), cy.view({hidden}), training ? workspace.view({4 * hidden}) : workspace};
-  }
-  return {hy, cy, workspace};
+  c10::cuda::CUDAGuard device_guard(args.inputs[2].device());
+  const LstmOutputs out(args, training);
+  lstm_cell_forward_into(args, out);
+  return out.returned(args.shape);
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> lstm_cell_backward_cuda(const LstmBackwardArgs& args, bool has_bias) {
-  const auto [batch, hidden, batched] = args.shape;
+  const int64_t batch = args.shape.batch, hidden = args.shape.hidden;
   c10::cuda::CUDAGuard device_guard(args.cx.device());
   auto grad_gates = at::empty({batch, 4 * hidden}, args.cx.options());
   auto grad_cx = at::empty({batch, hidden}, args.cx.options());
@@ -417,10 +412,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lstm_cell_backward_cuda(const Lst
   if (!grad_bias.defined()) {  // no bias, or nothing to sum
     grad_bias = has_bias ? at::zeros({4 * hidden}, args.cx.options()) : at::empty({0}, args.cx.options());
   }
-  if (!batched) {
-    return {grad_gates.view({4 * hidden}), grad_cx.view({hidden}), grad_bias};
-  }
-  return {grad_gates, grad_cx, grad_bias};
+  return {in_caller_layout(grad_gates, args.shape), in_caller_layout(grad_cx, args.shape), grad_bias};
 }
 
 }  // namespace
