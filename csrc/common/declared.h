@@ -633,10 +633,11 @@ struct Op<Decl, std::index_sequence<I...>, std::index_sequence<J...>, Scalars<S.
   static Out autocast_entry(TensorRef<I>... t, OptionalRef<J>... o, S... s) {
     ExcludeAutocast no_autocast(kAutocastKeys);
     const auto dtype = Decl::kAutocast == Autocast::kFloat32 ? at::kFloat : autocast_lower_precision(device);
-    const auto cast_optional = [&](const std::optional<at::Tensor>& x) {
-      return x.has_value() ? std::optional<at::Tensor>(autocast_to(*x, dtype, device)) : std::nullopt;
-    };
-    return call(autocast_to(t, dtype, device)..., cast_optional(o)..., s...);
+    return call(autocast_to(t, dtype, device)..., autocast_optional(o, dtype, device)..., s...);
+  }
+  static std::optional<at::Tensor> autocast_optional(
+      const std::optional<at::Tensor>& t, at::ScalarType dtype, c10::DeviceType device) {
+    return t.has_value() ? std::optional<at::Tensor>(autocast_to(*t, dtype, device)) : std::nullopt;
   }
 };
 
