@@ -17,10 +17,17 @@ def check_boxes(op: str, boxes, eps) -> tuple[torch.Size, torch.dtype]:
 
 
 def check_lstm(op: str, input_gates, hidden_gates, cx, b_ih, b_hh) -> tuple[int, int, torch.dtype]:
-    """lstm_cell's checks (as csrc/super_lstm/lstm_cell.cpp); returns (batch,
-    hidden, the promoted dtype the op computes and returns in)."""
-    for name, t in (("input_gates", input_gates), ("hidden_gates", hidden_gates), ("cx", cx)):
+    """lstm_cell's checks, in the order of the C++ ones (declared::Op::prepare,
+    then LstmCellDecl::check_shapes); returns (batch, hidden, the promoted
+    dtype the op computes and returns in)."""
+    names, tensors = ["input_gates", "hidden_gates", "cx"], [input_gates, hidden_gates, cx]
+    for name, bias in (("b_ih", b_ih), ("b_hh", b_hh)):
+        if bias is not None:
+            names.append(name)
+            tensors.append(bias)
+    for name, t in zip(names, tensors):
         _checks.check_floating(op, name, t)
+    _checks.check_same_device(op, names, tensors)
     if input_gates.dim() not in (1, 2):
         raise ValueError(f"{op}: expected input_gates of shape [B, 4H] or [4H], but got {list(input_gates.shape)}")
     width = input_gates.shape[-1]
@@ -41,26 +48,27 @@ def check_lstm(op: str, input_gates, hidden_gates, cx, b_ih, b_hh) -> tuple[int,
             f"{op}: expected cx of shape {expected_cx} (input_gates is {list(input_gates.shape)}), "
             f"but got {list(cx.shape)}"
         )
-    names, tensors = ["input_gates", "hidden_gates", "cx"], [input_gates, hidden_gates, cx]
     for name, bias in (("b_ih", b_ih), ("b_hh", b_hh)):
-        if bias is None:
-            continue
-        _checks.check_floating(op, name, bias)
-        if bias.dim() != 1 or bias.shape[0] != width:
+        if bias is not None and (bias.dim() != 1 or bias.shape[0] != width):
             raise ValueError(f"{op}: expected {name} of shape [{width}] (4 * hidden_size), but got {list(bias.shape)}")
-        names.append(name)
-        tensors.append(bias)
-    _checks.check_same_device(op, names, tensors)
     batch = input_gates.shape[0] if input_gates.dim() == 2 else 1
     return batch, hidden, _checks.promoted_dtype(tensors)
 
 
 def check_lstm_backward(grad_hy, grad_cy, cx, workspace) -> torch.dtype:
-    """_lstm_cell_backward's checks (as check_lstm_backward_args in lstm_cell.cpp)."""
+    """_lstm_cell_backward's checks, in the order of the C++ ones (declared::Op,
+    then LstmCellDecl::Workspace::prepare)."""
     op = "lstm_cell_backward"
     for name, t in (("cx", cx), ("workspace", workspace)):
         _checks.check_is_tensor(op, name, t)
         _checks.check_floating(op, name, t)
+    names, tensors = ["cx", "workspace"], [cx, workspace]
+    for name, grad in (("grad_hy", grad_hy), ("grad_cy", grad_cy)):
+        if grad is not None:
+            _checks.check_floating(op, name, grad)
+            names.append(name)
+            tensors.append(grad)
+    _checks.check_same_device(op, names, tensors)
     if cx.dim() not in (1, 2):
         raise ValueError(f"{op}: expected cx of shape [B, H] or [H], but got {list(cx.shape)}")
     expected = [*cx.shape[:-1], 4 * cx.shape[-1]]
@@ -69,14 +77,9 @@ def check_lstm_backward(grad_hy, grad_cy, cx, workspace) -> torch.dtype:
             f"{op}: expected workspace of shape {expected} (cx is {list(cx.shape)}), "
             f"but got {list(workspace.shape)}"
         )
-    _checks.check_same_device(op, ("cx", "workspace"), (cx, workspace))
     for name, grad in (("grad_hy", grad_hy), ("grad_cy", grad_cy)):
-        if grad is None:
-            continue
-        _checks.check_floating(op, name, grad)
-        if grad.shape != cx.shape:
+        if grad is not None and grad.shape != cx.shape:
             raise ValueError(f"{op}: expected {name} of the shape of cx {list(cx.shape)}, but got {list(grad.shape)}")
-        _checks.check_same_device(op, ("cx", name), (cx, grad))
     return torch.promote_types(cx.dtype, workspace.dtype)
 
 

@@ -76,7 +76,7 @@ def _check_arguments(args) -> None:
 
 
 def _autocast(device: torch.device, args: tuple) -> tuple:
-    """PyTorch's policy for aten::lstm_cell (see csrc/super_lstm/autocast/):
+    """PyTorch's policy for aten::lstm_cell (LstmCellDecl::kAutocast in csrc/super_lstm/lstm_cell.h):
     the autocast dtype on CUDA; on the CPU nothing is cast (mixed dtypes promote)."""
     if device.type != "cuda":
         return args

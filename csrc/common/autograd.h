@@ -1,5 +1,5 @@
 #pragma once
-// What the autograd kernels (autograd/ of each op) share.
+// What the autograd kernels (declared::Op's, the box family's) share.
 #include <ATen/core/grad_mode.h>
 #include <ATen/core/LegacyTypeDispatch.h>
 

@@ -1,11 +1,17 @@
 #pragma once
-// The op layer for pointwise ops: N tensor inputs that broadcast together,
-// scalar parameters, one output and a backward op returning the N input
-// gradients. An op is a declaration (a struct, see super_iou/ratio_iou.h):
+// The op layer: an op is a declaration (a struct) and Op<Decl> makes its
+// schemas, C++ entry points, checks, autograd and autocast kernels, and the
+// wrappers that hand the device kernels their checked arguments
+// (impl_kernels). Its Python twin is torchops/_declared.py.
+//
+// The plain form (super_iou/ratio_iou.h): N tensor inputs that broadcast
+// together, scalar parameters, one output, and a backward op
+// `_<name>_backward(Tensor grad, <inputs>, <scalars>) -> Tensor[]` returning
+// the N input gradients:
 //
 //   struct MyOp {
 //     static constexpr const char* kNamespace = "super_iou";
-//     static constexpr const char* kName = "my_op";           // backward: _my_op_backward
+//     static constexpr const char* kName = "my_op";
 //     static constexpr std::array<const char*, 2> kArgNames = {"a", "b"};
 //     static constexpr std::array<const char*, 1> kScalarArgs = {"float eps=1e-05"};
 //     using Scalars = declared::Scalars<double>;
@@ -13,21 +19,35 @@
 //     static void check_scalars(const char* op, double eps);
 //   };
 //
-// and Op<MyOp> gives the schema of both ops, the C++ entry points, the checks
-// (named arguments, floating dtypes, one device, broadcasting, dtype
-// promotion), the autograd and autocast kernels, and the wrappers that hand
-// the device kernels their checked arguments (impl_kernels). Its Python twin
-// is torchops/_declared.py.
+// The workspace form (super_lstm/lstm_cell.h) adds to that:
+//   kOptionalArgs   `Tensor? x=None` inputs after the tensors;
+//   kOutputNames    several outputs (their gradients are grad_<output>);
+//   Shape, check_shapes(op, args)
+//                   its own shape rules instead of broadcasting, run after
+//                   promotion (it may view the tensors for the kernels);
+//   Workspace       a nested struct: a training forward `_<name>_forward`
+//                   also returns a workspace, and the backward op
+//                   `_<name>_backward(<output grads>, <kSavedArgs inputs>,
+//                   Tensor workspace, <kScalarArgs>) -> kGradients tensors`
+//                   reads it instead of every input. Its Args and prepare()
+//                   make the backward kernel's arguments (after the layer's
+//                   dtype and device checks), scalars() the backward's scalars
+//                   from which optional inputs were given, input_grads() the
+//                   input gradients from the backward's results.
 #include <ATen/ATen.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <ATen/ExpandUtils.h>
 #include <ATen/TensorIterator.h>
 #include <ATen/native/TypeProperties.h>
+#include <c10/util/SmallVector.h>
 #include <torch/autograd.h>
 #include <torch/library.h>
 
 #include <array>
+#include <optional>
 #include <string>
+#include <tuple>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -40,27 +60,52 @@ namespace torchops::declared {
 enum class Autocast {
   kNone,     // not on an autocast list: the kernels take half types as they are
   kFloat32,  // runs in float32 under autocast (float64 stays float64)
+  // As aten::lstm_cell: on CUDA's lower-precision list (runs in the autocast
+  // dtype), on no CPU list (mixed dtypes promote).
+  kLowerPrecisionOnCuda,
 };
 
 template <typename... S>
 struct Scalars {};
 
-// The inputs after the checks, in their promoted dtype, and the broadcast shape.
-template <size_t N>
+// The inputs after the checks, in their promoted dtype, and their shape (the
+// broadcast shape, or the declaration's Shape).
+template <size_t N, size_t M = 0, class Shape = std::vector<int64_t>>
 struct Prepared {
   std::array<at::Tensor, N> inputs;
-  std::vector<int64_t> shape;
+  std::array<at::Tensor, M> optional;  // undefined where absent
+  Shape shape;
 };
 
-// One `const at::Tensor&` per input index. Through a class, not a plain alias:
-// nvcc's front end drops a pack-expanded alias that ignores its parameter, and
-// the host compiler then fails on the code it generates.
+// One `const at::Tensor&` (or optional, or tensor) per index. Through a
+// class, not a plain alias: nvcc's front end drops a pack-expanded alias that
+// ignores its parameter, and the host compiler then fails on the code it generates.
 template <size_t>
 struct TensorRefOf {
   using type = const at::Tensor&;
 };
 template <size_t I>
 using TensorRef = typename TensorRefOf<I>::type;
+template <size_t>
+struct OptionalRefOf {
+  using type = const std::optional<at::Tensor>&;
+};
+template <size_t J>
+using OptionalRef = typename OptionalRefOf<J>::type;
+template <size_t>
+struct TensorOf {
+  using type = at::Tensor;
+};
+
+// K tensors as a schema returns them: at::Tensor for one, else a tuple.
+template <class K>
+struct TensorTuple;
+template <size_t... K>
+struct TensorTuple<std::index_sequence<K...>> {
+  using type = std::tuple<typename TensorOf<K>::type...>;
+};
+template <size_t K>
+using Tensors = std::conditional_t<K == 1, at::Tensor, typename TensorTuple<std::make_index_sequence<K>>::type>;
 
 // The TensorIterator of a kernel's general path (broadcasts, strides, 0-d
 // tensors): `outputs`, then the `lead` inputs (an upstream gradient), then `inputs`.
@@ -83,21 +128,129 @@ c10::TypedOperatorHandle<Sig> find_typed_op(const std::string& name) {
   return c10::Dispatcher::singleton().findSchemaOrThrow(name.c_str(), "").typed<Sig>();
 }
 
+// What a declaration may leave out: optional inputs, the workspace form, several outputs.
+template <class Decl>
+constexpr size_t optional_count() {
+  if constexpr (requires { Decl::kOptionalArgs; }) return Decl::kOptionalArgs.size();
+  return 0;
+}
+template <class Decl>
+constexpr bool has_workspace = requires { typename Decl::Workspace; };
+template <class Decl>
+constexpr size_t output_count() {
+  if constexpr (requires { Decl::kOutputNames; }) return Decl::kOutputNames.size();
+  return 1;
+}
+
+// The backward op's parameters: the output gradients (G), the saved tensors
+// (V) and the scalars (B); its results and what its device kernel is given.
+template <class Decl, bool = has_workspace<Decl>>
+struct BackwardOf {  // plain: the gradient, every input, the forward's scalars
+  using Grads = std::index_sequence<0>;
+  using Saved = std::make_index_sequence<Decl::kArgNames.size()>;
+  using Scalars = typename Decl::Scalars;
+  using Out = std::vector<at::Tensor>;
+  using Args = std::nullptr_t;  // unused: the plain kernel takes the forward's Prepared
+};
+template <class Decl>
+struct BackwardOf<Decl, true> {  // workspace: output gradients, kSavedArgs inputs and the workspace
+  using W = typename Decl::Workspace;
+  using Grads = std::make_index_sequence<output_count<Decl>()>;
+  using Saved = std::make_index_sequence<W::kSavedArgs.size() + 1>;
+  using Scalars = typename W::Scalars;
+  using Out = Tensors<W::kGradients>;
+  using Args = typename W::Args;
+};
+
+template <class Decl>
+struct ShapeOf {
+  using type = std::vector<int64_t>;
+};
+template <class Decl>
+  requires requires { typename Decl::Shape; }
+struct ShapeOf<Decl> {
+  using type = typename Decl::Shape;
+};
+
+// A kernel's outputs as autograd passes them (variable_list) and back.
+inline torch::autograd::variable_list as_list(at::Tensor&& t) {
+  return {std::move(t)};
+}
+inline torch::autograd::variable_list as_list(std::vector<at::Tensor>&& t) {
+  return std::move(t);
+}
+template <class... T>
+torch::autograd::variable_list as_list(std::tuple<T...>&& t) {
+  torch::autograd::variable_list out;
+  out.reserve(sizeof...(T));
+  std::apply([&](auto&... x) { (out.push_back(std::move(x)), ...); }, t);
+  return out;
+}
+template <class Out, size_t... L>
+Out from_list(torch::autograd::variable_list&& list, std::index_sequence<L...>) {
+  if constexpr (std::is_same_v<Out, at::Tensor>) {
+    return std::move(list[0]);
+  } else if constexpr (std::is_same_v<Out, std::vector<at::Tensor>>) {
+    return std::move(list);
+  } else {
+    return Out{std::move(list[L])...};
+  }
+}
+template <class Out>
+Out from_list(torch::autograd::variable_list&& list) {
+  if constexpr (requires { std::tuple_size<Out>::value; }) {
+    return from_list<Out>(std::move(list), std::make_index_sequence<std::tuple_size_v<Out>>{});
+  } else {
+    return from_list<Out>(std::move(list), std::index_sequence<>{});
+  }
+}
+
+inline std::optional<at::Tensor> as_optional(const at::Tensor& t) {
+  return t.defined() ? std::optional<at::Tensor>(t) : std::nullopt;
+}
+inline at::Tensor value_or_undefined(const std::optional<at::Tensor>& t) {
+  return t.has_value() ? *t : at::Tensor();
+}
+
 template <class Decl, class I = std::make_index_sequence<Decl::kArgNames.size()>,
-          class S = typename Decl::Scalars>
+          class J = std::make_index_sequence<optional_count<Decl>()>, class S = typename Decl::Scalars,
+          class G = typename BackwardOf<Decl>::Grads, class V = typename BackwardOf<Decl>::Saved,
+          class B = typename BackwardOf<Decl>::Scalars>
 struct Op;
 
-template <class Decl, size_t... I, typename... S>
-struct Op<Decl, std::index_sequence<I...>, Scalars<S...>> {
+// I: tensor inputs, J: optional inputs, S: scalars; the backward op takes the
+// G output gradients, the V saved tensors and the B scalars.
+template <class Decl, size_t... I, size_t... J, typename... S, size_t... G, size_t... V, typename... B>
+struct Op<Decl, std::index_sequence<I...>, std::index_sequence<J...>, Scalars<S...>, std::index_sequence<G...>,
+          std::index_sequence<V...>, Scalars<B...>> {
   static constexpr size_t N = sizeof...(I);
+  static constexpr size_t M = sizeof...(J);
+  static constexpr size_t K = output_count<Decl>();
+  static constexpr bool kWorkspace = has_workspace<Decl>;
+  static constexpr bool kOwnShapes = requires { typename Decl::Shape; };
   static_assert(Decl::kScalarArgs.size() == sizeof...(S), "one schema argument per scalar");
+  static_assert(kWorkspace || (M == 0 && K == 1), "optional inputs and several outputs need the workspace form");
 
-  using Forward = at::Tensor(TensorRef<I>..., S...);
-  using Backward = std::vector<at::Tensor>(const at::Tensor&, TensorRef<I>..., S...);
-  // Device kernels: checked arguments in, output(s) out.
-  using ForwardKernel = at::Tensor (*)(const Prepared<N>&, S...);
-  using BackwardKernel = std::vector<at::Tensor> (*)(const at::Tensor& grad, const Prepared<N>&, S...);
+  using Args = Prepared<N, M, typename ShapeOf<Decl>::type>;
+  using Out = Tensors<K>;
+  using TrainingOut = Tensors<K + 1>;  // the outputs and the workspace
+  using BackwardOut = typename BackwardOf<Decl>::Out;
+  using Forward = Out(TensorRef<I>..., OptionalRef<J>..., S...);
+  using Training = TrainingOut(TensorRef<I>..., OptionalRef<J>..., S...);
+  using Backward = BackwardOut(TensorRef<G>..., TensorRef<V>..., B...);
+  // Device kernels: checked arguments in, outputs out. The workspace form's
+  // forward kernel returns the outputs and, if asked, the workspace (else
+  // undefined); its backward kernel gets what Workspace::prepare made.
+  using ForwardKernel = std::conditional_t<kWorkspace, TrainingOut (*)(const Args&, bool workspace, S...),
+                                           at::Tensor (*)(const Args&, S...)>;
+  using BackwardKernel =
+      std::conditional_t<kWorkspace, BackwardOut (*)(const typename BackwardOf<Decl>::Args&, B...),
+                         std::vector<at::Tensor> (*)(const at::Tensor& grad, const Args&, S...)>;
 
+  static const std::string& training_name() {
+    static const std::string name = std::string("_") + Decl::kName + "_forward";
+    return name;
+  }
   static const std::string& backward_name() {
     static const std::string name = std::string("_") + Decl::kName + "_backward";
     return name;
@@ -108,66 +261,87 @@ struct Op<Decl, std::index_sequence<I...>, Scalars<S...>> {
     return label.c_str();
   }
 
-  static std::string schema() {
-    std::string s = std::string(Decl::kName) + "(" + tensor_args() + scalar_args(true) + ") -> Tensor";
-    return s;
-  }
+  static std::string schema() { return signature(Decl::kName) + " -> " + returns(K); }
+  static std::string training_schema() { return signature(training_name()) + " -> " + returns(K + 1); }
   static std::string backward_schema() {
-    return backward_name() + "(Tensor grad, " + tensor_args() + scalar_args(false) + ") -> Tensor[]";
+    std::string s = backward_name() + "(";
+    for (size_t g = 0; g < sizeof...(G); ++g) {
+      s += std::string(g ? ", " : "") + "Tensor " + grad_name(g);
+    }
+    for (const char* name : saved_names()) {
+      s += std::string(", Tensor ") + name;
+    }
+    if constexpr (kWorkspace) {
+      return s + scalar_args(Decl::Workspace::kScalarArgs, false) + ") -> " + returns(Decl::Workspace::kGradients);
+    } else {
+      return s + scalar_args(Decl::kScalarArgs, false) + ") -> Tensor[]";
+    }
   }
 
   // C++ entry points through the dispatcher, as torch.ops.<ns>.<name> from Python.
-  static at::Tensor call(TensorRef<I>... t, S... s) {
-    static const auto op = find_typed_op<Forward>(std::string(Decl::kNamespace) + "::" + Decl::kName);
-    return op.call(t..., s...);
+  static Out call(TensorRef<I>... t, OptionalRef<J>... o, S... s) {
+    static const auto op = find_typed_op<Forward>(qualified(Decl::kName));
+    return op.call(t..., o..., s...);
   }
-  static std::vector<at::Tensor> call_backward(const at::Tensor& grad, TensorRef<I>... t, S... s) {
-    static const auto op = find_typed_op<Backward>(std::string(Decl::kNamespace) + "::" + backward_name());
-    return op.call(grad, t..., s...);
+  static TrainingOut call_training(TensorRef<I>... t, OptionalRef<J>... o, S... s) {
+    static const auto op = find_typed_op<Training>(qualified(training_name()));
+    return op.call(t..., o..., s...);
+  }
+  static BackwardOut call_backward(TensorRef<G>... g, TensorRef<V>... v, B... b) {
+    static const auto op = find_typed_op<Backward>(qualified(backward_name()));
+    return op.call(g..., v..., b...);
   }
 
-  static Prepared<N> prepare(const char* op, const std::array<at::Tensor, N>& inputs, S... s) {
+  static Args prepare(const char* op, std::array<at::Tensor, N> inputs, std::array<at::Tensor, M> optional, S... s) {
     Decl::check_scalars(op, s...);
-    for (size_t i = 0; i < N; ++i) {
-      check_floating(op, Decl::kArgNames[i], inputs[i]);
-    }
-    check_same_device(op, Decl::kArgNames, inputs);
-    Prepared<N> prepared{inputs, broadcast_shape_or_throw(op, Decl::kArgNames, inputs)};
-    // dtype promotion as in the eager expression (0-d tensors count less)
-    const auto dtype = at::native::result_type(at::ITensorListRef(inputs));
-    for (auto& t : prepared.inputs) {
-      if (t.scalar_type() != dtype) {
-        t = t.to(dtype);
-      }
+    Args prepared{std::move(inputs), std::move(optional), {}};
+    const auto dtype = check_dtypes_and_device(op, prepared);
+    if constexpr (kOwnShapes) {
+      promote(prepared, dtype);
+      prepared.shape = Decl::check_shapes(op, prepared);
+    } else {
+      prepared.shape = broadcast_shape_or_throw(op, Decl::kArgNames, prepared.inputs);
+      promote(prepared, dtype);
     }
     return prepared;
   }
 
-  // The backward's upstream gradient must have the output's shape (or broadcast to it).
-  static Prepared<N> prepare_backward(const at::Tensor& grad, const std::array<at::Tensor, N>& inputs, S... s) {
+  // The plain backward's upstream gradient must have the output's shape (or broadcast to it).
+  static Args prepare_backward(const at::Tensor& grad, const std::array<at::Tensor, N>& inputs, S... s) {
     const char* op = backward_label();
-    auto prepared = prepare(op, inputs, s...);
+    auto prepared = prepare(op, inputs, {}, s...);
     check_floating(op, "grad", grad);
     check_same_device(op, {Decl::kArgNames[0], "grad"}, {inputs[0], grad});
     check_expandable_to(op, "grad", grad, prepared.shape);
     return prepared;
   }
 
-  // The device kernels of both ops, each given its checked arguments.
-  template <ForwardKernel F, BackwardKernel B>
+  // The device kernels of the ops, each given its checked arguments.
+  template <ForwardKernel F, BackwardKernel Bk>
   static void impl_kernels(torch::Library& m) {
     m.impl(Decl::kName, &forward_entry<F>);
-    m.impl(backward_name().c_str(), &backward_entry<B>);
+    if constexpr (kWorkspace) {
+      m.impl(training_name().c_str(), &training_entry<F>);
+    }
+    m.impl(backward_name().c_str(), &backward_entry<Bk>);
   }
 
-  // Both schemas, and the autograd and autocast kernels.
+  // The schemas, and the autograd and autocast kernels.
   static void define(torch::Library& m) {
     m.def(schema().c_str(), {at::Tag::pt2_compliant_tag});
+    if constexpr (kWorkspace) {
+      m.def(training_schema().c_str(), {at::Tag::pt2_compliant_tag});
+    }
     m.def(backward_schema().c_str(), {at::Tag::pt2_compliant_tag});
     m.impl(Decl::kName, c10::DispatchKey::Autograd, &autograd_entry);
+    if constexpr (kWorkspace) {
+      m.impl(training_name().c_str(), c10::DispatchKey::Autograd, &training_autograd_entry);
+    }
     m.impl(backward_name().c_str(), c10::DispatchKey::Autograd, &backward_autograd_entry);
-    if constexpr (Decl::kAutocast == Autocast::kFloat32) {
+    if constexpr (Decl::kAutocast != Autocast::kNone) {
       m.impl(Decl::kName, c10::DispatchKey::Autocast, &autocast_entry<c10::DeviceType::CUDA>);
+    }
+    if constexpr (Decl::kAutocast == Autocast::kFloat32) {
       m.impl(Decl::kName, c10::DispatchKey::AutocastCPU, &autocast_entry<c10::DeviceType::CPU>);
     }
   }
@@ -176,17 +350,34 @@ struct Op<Decl, std::index_sequence<I...>, Scalars<S...>> {
   using AutogradContext = torch::autograd::AutogradContext;
   using variable_list = torch::autograd::variable_list;
 
-  static std::string tensor_args() {
-    std::string s;
+  static std::string qualified(const std::string& name) { return std::string(Decl::kNamespace) + "::" + name; }
+  static std::string returns(size_t count) {
+    if (count == 1) {
+      return "Tensor";
+    }
+    std::string s = "(Tensor";
+    for (size_t k = 1; k < count; ++k) {
+      s += ", Tensor";
+    }
+    return s + ")";
+  }
+  static std::string signature(const std::string& name) {
+    std::string s = name + "(";
     for (size_t i = 0; i < N; ++i) {
       s += std::string(i ? ", " : "") + "Tensor " + Decl::kArgNames[i];
     }
-    return s;
+    if constexpr (M > 0) {
+      for (const char* arg : Decl::kOptionalArgs) {
+        s += std::string(", Tensor? ") + arg + "=None";
+      }
+    }
+    return s + scalar_args(Decl::kScalarArgs, true) + ")";
   }
   // The backward takes the scalars without defaults.
-  static std::string scalar_args(bool defaults) {
+  template <class Names>
+  static std::string scalar_args(const Names& args, bool defaults) {
     std::string s;
-    for (const char* arg : Decl::kScalarArgs) {
+    for (const char* arg : args) {
       std::string a = arg;
       if (!defaults) {
         a = a.substr(0, a.find('='));
@@ -195,17 +386,115 @@ struct Op<Decl, std::index_sequence<I...>, Scalars<S...>> {
     }
     return s;
   }
+  // One output's gradient is `grad`; with several, grad_<output>.
+  static const char* grad_name(size_t g) {
+    if constexpr (requires { Decl::kOutputNames; }) {
+      static const std::array<std::string, K> names{(std::string("grad_") + Decl::kOutputNames[G])...};
+      return names[g].c_str();
+    } else {
+      return "grad";
+    }
+  }
+  static std::array<const char*, sizeof...(V)> saved_names() {
+    if constexpr (kWorkspace) {
+      std::array<const char*, sizeof...(V)> names{};
+      for (size_t v = 0; v + 1 < names.size(); ++v) {
+        names[v] = Decl::kArgNames[Decl::Workspace::kSavedArgs[v]];
+      }
+      names.back() = "workspace";
+      return names;
+    } else {
+      return Decl::kArgNames;
+    }
+  }
   static std::string scalar_key(size_t j) { return "scalar" + std::to_string(j); }
 
-  template <ForwardKernel F>
-  static at::Tensor forward_entry(TensorRef<I>... t, S... s) {
-    return F(prepare(Decl::kName, {t...}, s...), s...);
+  // Every tensor given floating and on one device; the promoted dtype, as in
+  // the eager expression (0-d tensors count less).
+  static at::ScalarType check_dtypes_and_device(const char* op, const Args& prepared) {
+    for (size_t i = 0; i < N; ++i) {
+      check_floating(op, Decl::kArgNames[i], prepared.inputs[i]);
+    }
+    if constexpr (M == 0) {
+      check_same_device(op, Decl::kArgNames, prepared.inputs);
+      return at::native::result_type(at::ITensorListRef(prepared.inputs));
+    } else {
+      c10::SmallVector<at::Tensor, N + M> present(prepared.inputs.begin(), prepared.inputs.end());
+      c10::SmallVector<const char*, N + M> names(Decl::kArgNames.begin(), Decl::kArgNames.end());
+      for (size_t j = 0; j < M; ++j) {
+        if (prepared.optional[j].defined()) {
+          check_floating(op, Decl::kOptionalArgs[j], prepared.optional[j]);
+          present.push_back(prepared.optional[j]);
+          names.push_back(Decl::kOptionalArgs[j]);
+        }
+      }
+      check_same_device(op, names, present);
+      return at::native::result_type(at::ITensorListRef(c10::ArrayRef<at::Tensor>(present)));
+    }
   }
-  template <BackwardKernel B>
-  static std::vector<at::Tensor> backward_entry(const at::Tensor& grad, TensorRef<I>... t, S... s) {
-    return B(grad, prepare_backward(grad, {t...}, s...), s...);
+  static void promote(Args& prepared, at::ScalarType dtype) {
+    for (auto& t : prepared.inputs) {
+      if (t.scalar_type() != dtype) {
+        t = t.to(dtype);
+      }
+    }
+    for (auto& t : prepared.optional) {
+      if (t.defined() && t.scalar_type() != dtype) {
+        t = t.to(dtype);
+      }
+    }
   }
 
+  template <ForwardKernel F>
+  static Out forward_entry(TensorRef<I>... t, OptionalRef<J>... o, S... s) {
+    if constexpr (kWorkspace) {
+      auto out = F(prepare(Decl::kName, {t...}, {value_or_undefined(o)...}, s...), /*workspace=*/false, s...);
+      return first_outputs(std::move(out), std::make_index_sequence<K>{});
+    } else {
+      return F(prepare(Decl::kName, {t...}, {}, s...), s...);
+    }
+  }
+  template <ForwardKernel F>
+  static TrainingOut training_entry(TensorRef<I>... t, OptionalRef<J>... o, S... s) {
+    return F(prepare(Decl::kName, {t...}, {value_or_undefined(o)...}, s...), /*workspace=*/true, s...);
+  }
+  template <BackwardKernel Bk>
+  static BackwardOut backward_entry(TensorRef<G>... g, TensorRef<V>... v, B... b) {
+    if constexpr (kWorkspace) {
+      return Bk(prepare_workspace_backward({g...}, {v...}), b...);
+    } else {
+      return Bk(g..., prepare_backward(g..., {v...}, b...), b...);
+    }
+  }
+  template <size_t... L>
+  static Out first_outputs(TrainingOut&& all, std::index_sequence<L...>) {
+    return Out{std::move(std::get<L>(all))...};
+  }
+
+  // The workspace form's backward: the saved tensors given, every tensor
+  // floating and on one device; the rest (shapes, an undefined output
+  // gradient read as zeros) is Workspace::prepare's.
+  static typename BackwardOf<Decl>::Args prepare_workspace_backward(
+      std::array<at::Tensor, sizeof...(G)> grads, std::array<at::Tensor, sizeof...(V)> saved) {
+    const char* op = backward_label();
+    const auto names = saved_names();
+    c10::SmallVector<at::Tensor, sizeof...(G) + sizeof...(V)> present(saved.begin(), saved.end());
+    c10::SmallVector<const char*, sizeof...(G) + sizeof...(V)> present_names(names.begin(), names.end());
+    for (size_t v = 0; v < saved.size(); ++v) {
+      check_floating(op, names[v], saved[v]);
+    }
+    for (size_t g = 0; g < grads.size(); ++g) {
+      if (grads[g].defined()) {
+        check_floating(op, grad_name(g), grads[g]);
+        present.push_back(grads[g]);
+        present_names.push_back(grad_name(g));
+      }
+    }
+    check_same_device(op, present_names, present);
+    return Decl::Workspace::prepare(op, std::move(grads), std::move(saved));
+  }
+
+  // The plain form's autograd Function: saves the inputs and the scalars.
   struct Function : torch::autograd::Function<Function> {
     static at::Tensor forward(AutogradContext* ctx, TensorRef<I>... t, S... s) {
       at::AutoDispatchBelowADInplaceOrView guard;
@@ -229,41 +518,126 @@ struct Op<Decl, std::index_sequence<I...>, Scalars<S...>> {
       return grads;
     }
 
-    template <size_t... J>
+    template <size_t... L>
     static std::vector<at::Tensor> call_saved(
-        AutogradContext* ctx, const at::Tensor& grad, const variable_list& saved, std::index_sequence<J...>) {
-      return call_backward(grad, saved[I]..., ctx->saved_data[scalar_key(J)].template to<S>()...);
+        AutogradContext* ctx, const at::Tensor& grad, const variable_list& saved, std::index_sequence<L...>) {
+      return call_backward(grad, saved[I]..., ctx->saved_data[scalar_key(L)].template to<S>()...);
     }
   };
 
-  // The backward op is not differentiable itself: double backward is an error
-  // that says so, instead of silently wrong second derivatives. (Plain backward
-  // passes skip this kernel: see call_backward_op.)
-  struct BackwardFunction : torch::autograd::Function<BackwardFunction> {
-    static variable_list forward(AutogradContext* /*ctx*/, const at::Tensor& grad, TensorRef<I>... t, S... s) {
+  // The workspace form's autograd Function. training: a gradient will be
+  // asked for (run the training forward and save its workspace);
+  // return_workspace: also return it (as the training forward op does), not
+  // differentiable. Inference writes no workspace.
+  struct WorkspaceFunction : torch::autograd::Function<WorkspaceFunction> {
+    static variable_list forward(AutogradContext* ctx, TensorRef<I>... t, OptionalRef<J>... o, S... s,
+                                 bool training, bool return_workspace) {
       at::AutoDispatchBelowADInplaceOrView guard;
-      return call_backward(grad, t..., s...);
+      if (!training && !return_workspace) {
+        return as_list(call(t..., o..., s...));
+      }
+      auto out = as_list(call_training(t..., o..., s...));
+      if constexpr (M > 0) {
+        int64_t present = 0;  // bit j: optional input j given
+        ((present |= (o.has_value() && o->defined()) ? int64_t{1} << J : 0), ...);
+        ctx->saved_data["present"] = present;
+      }
+      size_t j = 0;
+      ((ctx->saved_data[scalar_key(j++)] = s), ...);
+      const std::array<const at::Tensor*, N> inputs{&t...};
+      variable_list saved;
+      saved.reserve(sizeof...(V));
+      for (const size_t i : Decl::Workspace::kSavedArgs) {
+        saved.push_back(*inputs[i]);
+      }
+      saved.push_back(out[K]);
+      ctx->save_for_backward(std::move(saved));
+      if (!return_workspace) {
+        out.pop_back();
+        return out;
+      }
+      ctx->mark_non_differentiable({out[K]});
+      return out;
+    }
+
+    static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
+      const auto saved = ctx->get_saved_variables();
+      std::array<bool, M> present{};
+      if constexpr (M > 0) {
+        const int64_t bits = ctx->saved_data["present"].toInt();
+        present = {((bits >> J) & 1) != 0 ...};
+      }
+      const auto scalars = backward_scalars(ctx, present, std::index_sequence_for<S...>{});
+      auto input_grads = Decl::Workspace::input_grads(
+          call_backward_op([&] {
+            return std::apply([&](B... b) { return call_backward(grad_outputs[G]..., saved[V]..., b...); }, scalars);
+          }),
+          present);
+      variable_list grads(N + M + sizeof...(S) + 2);  // none for the scalars and the two flags
+      std::move(input_grads.begin(), input_grads.end(), grads.begin());
+      return grads;
+    }
+
+    template <size_t... L>
+    static std::tuple<B...> backward_scalars(
+        AutogradContext* ctx, const std::array<bool, M>& present, std::index_sequence<L...>) {
+      return Decl::Workspace::scalars(present, ctx->saved_data[scalar_key(L)].template to<S>()...);
+    }
+  };
+
+  // The backward op is not differentiable itself: double backward is an
+  // error that says so, instead of silently wrong second derivatives. (Plain
+  // backward passes skip this kernel: see call_backward_op.) The gradients
+  // come as optionals: an undefined one (an output not used) is no input of
+  // the node.
+  struct BackwardFunction : torch::autograd::Function<BackwardFunction> {
+    static variable_list forward(AutogradContext* /*ctx*/, typename OptionalRefOf<G>::type... g, TensorRef<V>... v,
+                                 B... b) {
+      at::AutoDispatchBelowADInplaceOrView guard;
+      return as_list(call_backward(value_or_undefined(g)..., v..., b...));
     }
     static variable_list backward(AutogradContext* /*ctx*/, variable_list /*grad_outputs*/) {
       TORCH_CHECK(false, Decl::kName, ": double backward (gradients of gradients) is not supported");
     }
   };
 
-  static at::Tensor autograd_entry(TensorRef<I>... t, S... s) {
+  // Whether autograd will record this call: then the forward saves a workspace.
+  static bool needs_gradient(TensorRef<I>... t, OptionalRef<J>... o) {
+    return at::GradMode::is_enabled() &&
+        ((t.requires_grad() || ...) || ((o.has_value() && o->defined() && o->requires_grad()) || ...));
+  }
+
+  static Out autograd_entry(TensorRef<I>... t, OptionalRef<J>... o, S... s) {
     // building the autograd node reads each input's device
     check_defined(Decl::kName, Decl::kArgNames, {t...});
-    return Function::apply(t..., s...);
+    if constexpr (kWorkspace) {
+      const bool training = needs_gradient(t..., o...);
+      return from_list<Out>(WorkspaceFunction::apply(t..., o..., s..., training, false));
+    } else {
+      return Function::apply(t..., s...);
+    }
   }
-  static std::vector<at::Tensor> backward_autograd_entry(const at::Tensor& grad, TensorRef<I>... t, S... s) {
-    check_defined(backward_label(), {"grad"}, {grad});
-    check_defined(backward_label(), Decl::kArgNames, {t...});
-    return BackwardFunction::apply(grad, t..., s...);
+  static TrainingOut training_autograd_entry(TensorRef<I>... t, OptionalRef<J>... o, S... s) {
+    check_defined(Decl::kName, Decl::kArgNames, {t...});
+    return from_list<TrainingOut>(WorkspaceFunction::apply(t..., o..., s..., true, true));
+  }
+  static BackwardOut backward_autograd_entry(TensorRef<G>... g, TensorRef<V>... v, B... b) {
+    if constexpr (!kWorkspace) {
+      check_defined(backward_label(), {"grad"}, {g...});
+    }
+    check_defined(backward_label(), saved_names(), {v...});
+    return from_list<BackwardOut>(BackwardFunction::apply(as_optional(g)..., v..., b...));
   }
 
   template <c10::DeviceType device>
-  static at::Tensor autocast_entry(TensorRef<I>... t, S... s) {
+  static Out autocast_entry(TensorRef<I>... t, OptionalRef<J>... o, S... s) {
     ExcludeAutocast no_autocast(kAutocastKeys);
-    return call(autocast_to(t, at::kFloat, device)..., s...);
+    const auto dtype = Decl::kAutocast == Autocast::kFloat32 ? at::kFloat : autocast_lower_precision(device);
+    return call(autocast_to(t, dtype, device)..., autocast_optional(o, dtype, device)..., s...);
+  }
+  static std::optional<at::Tensor> autocast_optional(
+      const std::optional<at::Tensor>& t, at::ScalarType dtype, c10::DeviceType device) {
+    return t.has_value() ? std::optional<at::Tensor>(autocast_to(*t, dtype, device)) : std::nullopt;
   }
 };
 

@@ -1,9 +1,10 @@
-// Schema of the super_lstm ops, their C++ entry points and argument checks.
+// The super_lstm library's definition, with lstm_cell's schemas, autograd and
+// autocast kernels from its declaration (lstm_cell.h), and what is its own:
+// the shape checks, the backward's arguments and the gradients' mapping.
+// Device kernels in lstm_cell_cpu.cpp and cuda/lstm_cell_kernel.cu.
 #include "super_lstm/lstm_cell.h"
 
 #include <ATen/ATen.h>
-#include <ATen/core/dispatch/Dispatcher.h>
-#include <ATen/native/TypeProperties.h>
 #include <torch/library.h>
 
 #include "common/checks.h"
@@ -13,53 +14,33 @@ namespace torchops {
 std::tuple<at::Tensor, at::Tensor> lstm_cell(
     const at::Tensor& input_gates, const at::Tensor& hidden_gates, const at::Tensor& cx,
     const std::optional<at::Tensor>& b_ih, const std::optional<at::Tensor>& b_hh) {
-  static auto op = c10::Dispatcher::singleton()
-                       .findSchemaOrThrow("super_lstm::lstm_cell", "")
-                       .typed<decltype(lstm_cell)>();
-  return op.call(input_gates, hidden_gates, cx, b_ih, b_hh);
+  return LstmCellOp::call(input_gates, hidden_gates, cx, b_ih, b_hh);
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> _lstm_cell_forward(
     const at::Tensor& input_gates, const at::Tensor& hidden_gates, const at::Tensor& cx,
     const std::optional<at::Tensor>& b_ih, const std::optional<at::Tensor>& b_hh) {
-  static auto op = c10::Dispatcher::singleton()
-                       .findSchemaOrThrow("super_lstm::_lstm_cell_forward", "")
-                       .typed<decltype(_lstm_cell_forward)>();
-  return op.call(input_gates, hidden_gates, cx, b_ih, b_hh);
+  return LstmCellOp::call_training(input_gates, hidden_gates, cx, b_ih, b_hh);
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> _lstm_cell_backward(
     const at::Tensor& grad_hy, const at::Tensor& grad_cy, const at::Tensor& cx,
     const at::Tensor& workspace, bool has_bias) {
-  static auto op = c10::Dispatcher::singleton()
-                       .findSchemaOrThrow("super_lstm::_lstm_cell_backward", "")
-                       .typed<decltype(_lstm_cell_backward)>();
-  return op.call(grad_hy, grad_cy, cx, workspace, has_bias);
+  return LstmCellOp::call_backward(grad_hy, grad_cy, cx, workspace, has_bias);
 }
 
-namespace detail {
 namespace {
 
-// t in `dtype` and as a [rows, cols] tensor; t itself where it already is one
-// (to() and view() cost a dispatch each even when they change nothing).
-at::Tensor as_2d(const at::Tensor& t, at::ScalarType dtype, int64_t rows, int64_t cols) {
-  const auto converted = t.scalar_type() == dtype ? t : t.to(dtype);
-  return converted.dim() == 2 ? converted : converted.view({rows, cols});
+// t as a [rows, cols] tensor; t itself where it already is one (view() costs
+// a dispatch even when it changes nothing).
+at::Tensor as_2d(const at::Tensor& t, int64_t rows, int64_t cols) {
+  return t.dim() == 2 ? t : t.view({rows, cols});
 }
 
 }  // namespace
 
-LstmArgs check_lstm_args(
-    const char* op, const at::Tensor& input_gates, const at::Tensor& hidden_gates,
-    const at::Tensor& cx, const std::optional<at::Tensor>& b_ih,
-    const std::optional<at::Tensor>& b_hh) {
-  check_floating(op, "input_gates", input_gates);
-  check_floating(op, "hidden_gates", hidden_gates);
-  check_floating(op, "cx", cx);
-  LstmArgs args;
-  args.b_ih = b_ih.value_or(at::Tensor());
-  args.b_hh = b_hh.value_or(at::Tensor());
-
+LstmShape LstmCellDecl::check_shapes(const char* op, declared::Prepared<3, 2, LstmShape>& args) {
+  auto& [input_gates, hidden_gates, cx] = args.inputs;
   const int64_t dim = input_gates.dim();
   TORCH_CHECK_VALUE(
       dim == 1 || dim == 2, op, ": expected input_gates of shape [B, 4H] or [4H], but got ",
@@ -72,103 +53,82 @@ LstmArgs check_lstm_args(
       hidden_gates.sizes() == input_gates.sizes(), op,
       ": expected hidden_gates of the shape of input_gates ", format_shape(input_gates.sizes()),
       ", but got ", format_shape(hidden_gates.sizes()));
-  args.hidden = width / 4;
-  args.batched = dim == 2;
-  args.batch = args.batched ? input_gates.size(0) : 1;
-  const auto cx_shape = args.batched ? std::vector<int64_t>{args.batch, args.hidden}
-                                     : std::vector<int64_t>{args.hidden};
+  LstmShape shape{dim == 2 ? input_gates.size(0) : 1, width / 4, dim == 2};
+  const auto cx_shape = shape.batched ? std::vector<int64_t>{shape.batch, shape.hidden}
+                                      : std::vector<int64_t>{shape.hidden};
   TORCH_CHECK_VALUE(
       cx.sizes() == at::IntArrayRef(cx_shape), op, ": expected cx of shape ",
       format_shape(cx_shape), " (input_gates is ", format_shape(input_gates.sizes()),
       "), but got ", format_shape(cx.sizes()));
-
-  std::vector<at::Tensor> tensors = {input_gates, hidden_gates, cx};
-  std::vector<const char*> names = {"input_gates", "hidden_gates", "cx"};
-  for (const auto& [bias, name] : {std::pair{args.b_ih, "b_ih"}, std::pair{args.b_hh, "b_hh"}}) {
-    if (!bias.defined()) {
-      continue;
-    }
-    check_floating(op, name, bias);
+  for (size_t j = 0; j < 2; ++j) {
+    const auto& bias = args.optional[j];
     TORCH_CHECK_VALUE(
-        bias.dim() == 1 && bias.size(0) == width, op, ": expected ", name, " of shape [",
-        std::to_string(width), "] (4 * hidden_size), but got ", format_shape(bias.sizes()));
-    tensors.push_back(bias);
-    names.push_back(name);
+        !bias.defined() || (bias.dim() == 1 && bias.size(0) == width), op, ": expected ", kOptionalArgs[j],
+        " of shape [", std::to_string(width), "] (4 * hidden_size), but got ", format_shape(bias.sizes()));
   }
-  check_same_device(op, names, tensors);
-  // Mixed dtypes promote as in the eager expression (autocast on the CPU hands
-  // over lower-precision gates with a float32 cell state); an input of another
-  // dtype than the promoted one is converted, one copy of that input.
-  const auto dtype = at::native::result_type(at::ITensorListRef(tensors));
-  const auto promoted = [dtype](const at::Tensor& t) {
-    return (!t.defined() || t.scalar_type() == dtype) ? t : t.to(dtype);
-  };
-  args.input_gates = as_2d(input_gates, dtype, args.batch, width);
-  args.hidden_gates = as_2d(hidden_gates, dtype, args.batch, width);
-  args.cx = as_2d(cx, dtype, args.batch, args.hidden);
-  args.b_ih = promoted(args.b_ih);
-  args.b_hh = promoted(args.b_hh);
-  return args;
+  input_gates = as_2d(input_gates, shape.batch, width);
+  hidden_gates = as_2d(hidden_gates, shape.batch, width);
+  cx = as_2d(cx, shape.batch, shape.hidden);
+  return shape;
 }
 
-LstmBackwardArgs check_lstm_backward_args(
-    const at::Tensor& grad_hy, const at::Tensor& grad_cy, const at::Tensor& cx,
-    const at::Tensor& workspace) {
-  constexpr const char* op = "lstm_cell_backward";
-  check_defined(op, {"cx", "workspace"}, {cx, workspace});
-  check_floating(op, "cx", cx);
-  check_floating(op, "workspace", workspace);
+LstmBackwardArgs LstmCellDecl::Workspace::prepare(
+    const char* op, std::array<at::Tensor, 2> grads, std::array<at::Tensor, 2> saved) {
+  const auto& [cx, workspace] = saved;
   TORCH_CHECK_VALUE(
       cx.dim() == 1 || cx.dim() == 2, op, ": expected cx of shape [B, H] or [H], but got ",
       format_shape(cx.sizes()));
-  LstmBackwardArgs args;
-  args.batched = cx.dim() == 2;
-  args.batch = args.batched ? cx.size(0) : 1;
-  args.hidden = cx.size(-1);
+  const bool batched = cx.dim() == 2;
+  const LstmShape shape{batched ? cx.size(0) : 1, cx.size(-1), batched};
   auto workspace_shape = cx.sizes().vec();
   workspace_shape.back() *= 4;
   TORCH_CHECK_VALUE(
       workspace.sizes() == at::IntArrayRef(workspace_shape), op, ": expected workspace of shape ",
       format_shape(workspace_shape), " (cx is ", format_shape(cx.sizes()), "), but got ",
       format_shape(workspace.sizes()));
-  check_same_device(op, {"cx", "workspace"}, {cx, workspace});
   // the forward's compute dtype: that of the workspace, promoted with cx's
   const auto dtype = at::promote_types(cx.scalar_type(), workspace.scalar_type());
-  args.cx = as_2d(cx, dtype, args.batch, args.hidden);
-  args.workspace = as_2d(workspace, dtype, args.batch, 4 * args.hidden);
+  const auto as_rows = [&](const at::Tensor& t, int64_t cols) {
+    return as_2d(t.scalar_type() == dtype ? t : t.to(dtype), shape.batch, cols);
+  };
+  LstmBackwardArgs args{{}, {}, as_rows(cx, shape.hidden), as_rows(workspace, 4 * shape.hidden), shape};
   const auto state_grad = [&](const char* name, const at::Tensor& grad) {
     if (!grad.defined()) {  // that output was not used
-      return at::zeros({args.batch, args.hidden}, args.cx.options());
+      return at::zeros({shape.batch, shape.hidden}, args.cx.options());
     }
-    check_floating(op, name, grad);
     TORCH_CHECK_VALUE(
         grad.sizes() == cx.sizes(), op, ": expected ", name, " of the shape of cx ",
         format_shape(cx.sizes()), ", but got ", format_shape(grad.sizes()));
-    check_same_device(op, {"cx", name}, {cx, grad});
-    return as_2d(grad, dtype, args.batch, args.hidden);
+    return as_rows(grad, shape.hidden);
   };
-  args.grad_hy = state_grad("grad_hy", grad_hy);
-  args.grad_cy = state_grad("grad_cy", grad_cy);
+  args.grad_hy = state_grad("grad_hy", grads[0]);
+  args.grad_cy = state_grad("grad_cy", grads[1]);
   return args;
 }
 
-}  // namespace detail
+std::array<at::Tensor, 5> LstmCellDecl::Workspace::input_grads(
+    std::tuple<at::Tensor, at::Tensor, at::Tensor>&& grads, const std::array<bool, 2>& present) {
+  auto& [grad_gates, grad_cx, grad_bias] = grads;
+  // input_gates and hidden_gates enter as a sum: one gradient serves both,
+  // and one batch reduction both biases.
+  return {grad_gates, grad_gates, std::move(grad_cx), present[0] ? grad_bias : at::Tensor(),
+          present[1] ? grad_bias : at::Tensor()};
+}
+
+LstmOutputs::LstmOutputs(const LstmArgs& args, bool training) {
+  const auto [batch, hidden, batched] = args.shape;
+  const auto options = args.inputs[2].options();
+  hy = at::empty({batch, hidden}, options);
+  cy = at::empty({batch, hidden}, options);
+  if (training) {
+    workspace = at::empty({batch, 4 * hidden}, options);
+  }
+}
 
 TORCH_LIBRARY(super_lstm, m) {
+  // Fake (meta) kernels for torch.compile / torch.export live in Python.
   m.set_python_module("torchops._fake");
-  m.def(
-      "lstm_cell(Tensor input_gates, Tensor hidden_gates, Tensor cx, Tensor? b_ih=None, "
-      "Tensor? b_hh=None) -> (Tensor, Tensor)",
-      {at::Tag::pt2_compliant_tag});
-  // training: the forward also returns the workspace, the backward reads it
-  m.def(
-      "_lstm_cell_forward(Tensor input_gates, Tensor hidden_gates, Tensor cx, Tensor? b_ih=None, "
-      "Tensor? b_hh=None) -> (Tensor, Tensor, Tensor)",
-      {at::Tag::pt2_compliant_tag});
-  m.def(
-      "_lstm_cell_backward(Tensor grad_hy, Tensor grad_cy, Tensor cx, Tensor workspace, "
-      "bool has_bias) -> (Tensor, Tensor, Tensor)",
-      {at::Tag::pt2_compliant_tag});
+  LstmCellOp::define(m);
 }
 
 }  // namespace torchops

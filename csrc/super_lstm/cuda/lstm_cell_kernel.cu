@@ -275,31 +275,38 @@ void launch_forward(const ForwardOperands<scalar_t>& p, int biases, int64_t batc
 }
 
 // Runs the forward into hy, cy and, when defined, the workspace.
-void lstm_cell_forward_into(const detail::LstmArgs& args, const at::Tensor& hy, const at::Tensor& cy,
-                            const at::Tensor& workspace) {
-  if (args.batch == 0 || args.hidden == 0) {
+void lstm_cell_forward_into(const LstmArgs& args, const LstmOutputs& out) {
+  const at::Tensor& hy = out.hy;
+  const at::Tensor& cy = out.cy;
+  const at::Tensor& workspace = out.workspace;
+  const int64_t batch = args.shape.batch, hidden = args.shape.hidden;
+  if (batch == 0 || hidden == 0) {
     return;
   }
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, args.cx.scalar_type(), "lstm_cell_cuda", [&] {
+  const at::Tensor& input_gates = args.inputs[0];
+  const at::Tensor& hidden_gates = args.inputs[1];
+  const at::Tensor& cx = args.inputs[2];
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, cx.scalar_type(), "lstm_cell_cuda", [&] {
     // with one bias it is passed first (kBiases == 1 reads b_ih only)
-    const at::Tensor& first_bias = args.b_ih.defined() ? args.b_ih : args.b_hh;
-    const at::Tensor& second_bias = args.b_ih.defined() ? args.b_hh : at::Tensor();
+    const at::Tensor& b_ih = args.optional[0];
+    const at::Tensor& b_hh = args.optional[1];
+    const at::Tensor& first_bias = b_ih.defined() ? b_ih : b_hh;
+    const at::Tensor& second_bias = b_ih.defined() ? b_hh : at::Tensor();
     const ForwardOperands<scalar_t> p{
-        strided<const scalar_t>(args.input_gates), strided<const scalar_t>(args.hidden_gates),
+        strided<const scalar_t>(input_gates), strided<const scalar_t>(hidden_gates),
         strided<const scalar_t>(first_bias), strided<const scalar_t>(second_bias),
-        strided<const scalar_t>(args.cx), strided<scalar_t>(hy), strided<scalar_t>(cy),
+        strided<const scalar_t>(cx), strided<scalar_t>(hy), strided<scalar_t>(cy),
         strided<scalar_t>(workspace)};
     const int biases = (first_bias.defined() ? 1 : 0) + (second_bias.defined() ? 1 : 0);
     constexpr int kVec = sizeof(scalar_t) >= 8 ? 1 : 8 / sizeof(scalar_t);  // 8-byte accesses
     const bool vector = kVec > 1 && vectorizable<scalar_t>(
-        {args.input_gates, args.hidden_gates, first_bias, second_bias, args.cx, hy, cy, workspace},
-        args.hidden, kVec);
+        {input_gates, hidden_gates, first_bias, second_bias, cx, hy, cy, workspace}, hidden, kVec);
     if (workspace.defined()) {
-      vector ? launch_forward<scalar_t, kVec, true>(p, biases, args.batch, args.hidden)
-             : launch_forward<scalar_t, 1, true>(p, biases, args.batch, args.hidden);
+      vector ? launch_forward<scalar_t, kVec, true>(p, biases, batch, hidden)
+             : launch_forward<scalar_t, 1, true>(p, biases, batch, hidden);
     } else {
-      vector ? launch_forward<scalar_t, kVec, false>(p, biases, args.batch, args.hidden)
-             : launch_forward<scalar_t, 1, false>(p, biases, args.batch, args.hidden);
+      vector ? launch_forward<scalar_t, kVec, false>(p, biases, batch, hidden)
+             : launch_forward<scalar_t, 1, false>(p, biases, batch, hidden);
     }
   });
 }
@@ -374,41 +381,22 @@ at::Tensor launch_backward(const BackwardOperands<scalar_t>& p, int64_t batch, i
   return grad_bias;
 }
 
-// hy, cy and, in training, the workspace (else undefined) of one forward call.
-std::tuple<at::Tensor, at::Tensor, at::Tensor> run_forward(
-    const at::Tensor& input_gates, const at::Tensor& hidden_gates, const at::Tensor& cx,
-    const std::optional<at::Tensor>& b_ih, const std::optional<at::Tensor>& b_hh, bool training) {
-  const auto args = detail::check_lstm_args("lstm_cell", input_gates, hidden_gates, cx, b_ih, b_hh);
-  c10::cuda::CUDAGuard device_guard(cx.device());
-  auto hy = at::empty({args.batch, args.hidden}, args.cx.options());
-  auto cy = at::empty({args.batch, args.hidden}, args.cx.options());
-  auto workspace = training ? at::empty({args.batch, 4 * args.hidden}, args.cx.options()) : at::Tensor();
-  lstm_cell_forward_into(args, hy, cy, workspace);
-  return {hy.view(cx.sizes()), cy.view(cx.sizes()), training ? workspace.view(input_gates.sizes()) : workspace};
+// hy, cy and, with `training`, the workspace (else undefined), in the caller's
+// layout. Both take their arguments checked (LstmCellOp::impl_kernels).
+std::tuple<at::Tensor, at::Tensor, at::Tensor> lstm_cell_cuda(const LstmArgs& args, bool training) {
+  c10::cuda::CUDAGuard device_guard(args.inputs[2].device());
+  const LstmOutputs out(args, training);
+  lstm_cell_forward_into(args, out);
+  return out.returned(args.shape);
 }
 
-std::tuple<at::Tensor, at::Tensor> lstm_cell_cuda(
-    const at::Tensor& input_gates, const at::Tensor& hidden_gates, const at::Tensor& cx,
-    const std::optional<at::Tensor>& b_ih, const std::optional<at::Tensor>& b_hh) {
-  auto out = run_forward(input_gates, hidden_gates, cx, b_ih, b_hh, /*training=*/false);
-  return {std::get<0>(out), std::get<1>(out)};
-}
-
-std::tuple<at::Tensor, at::Tensor, at::Tensor> lstm_cell_forward_cuda(
-    const at::Tensor& input_gates, const at::Tensor& hidden_gates, const at::Tensor& cx,
-    const std::optional<at::Tensor>& b_ih, const std::optional<at::Tensor>& b_hh) {
-  return run_forward(input_gates, hidden_gates, cx, b_ih, b_hh, /*training=*/true);
-}
-
-std::tuple<at::Tensor, at::Tensor, at::Tensor> lstm_cell_backward_cuda(
-    const at::Tensor& grad_hy, const at::Tensor& grad_cy, const at::Tensor& cx,
-    const at::Tensor& workspace, bool has_bias) {
-  const auto args = detail::check_lstm_backward_args(grad_hy, grad_cy, cx, workspace);
-  c10::cuda::CUDAGuard device_guard(cx.device());
-  auto grad_gates = at::empty({args.batch, 4 * args.hidden}, args.cx.options());
-  auto grad_cx = at::empty({args.batch, args.hidden}, args.cx.options());
+std::tuple<at::Tensor, at::Tensor, at::Tensor> lstm_cell_backward_cuda(const LstmBackwardArgs& args, bool has_bias) {
+  const int64_t batch = args.shape.batch, hidden = args.shape.hidden;
+  c10::cuda::CUDAGuard device_guard(args.cx.device());
+  auto grad_gates = at::empty({batch, 4 * hidden}, args.cx.options());
+  auto grad_cx = at::empty({batch, hidden}, args.cx.options());
   at::Tensor grad_bias;
-  if (args.batch > 0 && args.hidden > 0) {
+  if (batch > 0 && hidden > 0) {
     AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, args.cx.scalar_type(), "lstm_cell_backward_cuda", [&] {
       const BackwardOperands<scalar_t> p{
           strided<const scalar_t>(args.workspace), strided<const scalar_t>(args.cx),
@@ -416,23 +404,21 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lstm_cell_backward_cuda(
           strided<scalar_t>(grad_gates), strided<scalar_t>(grad_cx)};
       constexpr int kVec = 16 / sizeof(scalar_t);
       const bool vector = vectorizable<scalar_t>(
-          {args.workspace, args.cx, args.grad_hy, args.grad_cy, grad_gates, grad_cx}, args.hidden, kVec);
-      grad_bias = vector ? launch_backward<scalar_t, kVec>(p, args.batch, args.hidden, has_bias, args.cx.options())
-                         : launch_backward<scalar_t, 1>(p, args.batch, args.hidden, has_bias, args.cx.options());
+          {args.workspace, args.cx, args.grad_hy, args.grad_cy, grad_gates, grad_cx}, hidden, kVec);
+      grad_bias = vector ? launch_backward<scalar_t, kVec>(p, batch, hidden, has_bias, args.cx.options())
+                         : launch_backward<scalar_t, 1>(p, batch, hidden, has_bias, args.cx.options());
     });
   }
   if (!grad_bias.defined()) {  // no bias, or nothing to sum
-    grad_bias = has_bias ? at::zeros({4 * args.hidden}, args.cx.options()) : at::empty({0}, args.cx.options());
+    grad_bias = has_bias ? at::zeros({4 * hidden}, args.cx.options()) : at::empty({0}, args.cx.options());
   }
-  return {grad_gates.view(workspace.sizes()), grad_cx.view(cx.sizes()), grad_bias};
+  return {in_caller_layout(grad_gates, args.shape), in_caller_layout(grad_cx, args.shape), grad_bias};
 }
 
 }  // namespace
 
 TORCH_LIBRARY_IMPL(super_lstm, CUDA, m) {
-  m.impl("lstm_cell", &lstm_cell_cuda);
-  m.impl("_lstm_cell_forward", &lstm_cell_forward_cuda);
-  m.impl("_lstm_cell_backward", &lstm_cell_backward_cuda);
+  LstmCellOp::impl_kernels<&lstm_cell_cuda, &lstm_cell_backward_cuda>(m);
 }
 
 }  // namespace torchops
