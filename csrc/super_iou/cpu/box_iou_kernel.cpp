@@ -170,8 +170,6 @@ void box_op_backward_kernel(at::TensorIteratorBase& iter, size_t op, const BoxLo
 }  // namespace torchops
 
 namespace at::native {
-// ALSO_REGISTER_AVX512_DISPATCH: ATen's plain REGISTER_DISPATCH leaves the
-// AVX-512 slot empty (that CPU then runs the AVX2 copy); ours are faster there.
 ALSO_REGISTER_AVX512_DISPATCH(torchops_box_op_stub, &torchops::box_op_kernel)
 ALSO_REGISTER_AVX512_DISPATCH(torchops_box_op_backward_stub, &torchops::box_op_backward_kernel)
 }  // namespace at::native

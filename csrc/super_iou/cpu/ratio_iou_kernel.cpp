@@ -63,8 +63,6 @@ void ratio_iou_backward_contiguous_kernel(char* const* data, int64_t n, at::Scal
 }  // namespace torchops
 
 namespace at::native {
-// ALSO_REGISTER_AVX512_DISPATCH: ATen's plain REGISTER_DISPATCH leaves the
-// AVX-512 slot empty (that CPU then runs the AVX2 copy); ours are faster there.
 ALSO_REGISTER_AVX512_DISPATCH(torchops_ratio_iou_stub, &torchops::ratio_iou_kernel)
 ALSO_REGISTER_AVX512_DISPATCH(torchops_ratio_iou_backward_stub, &torchops::ratio_iou_backward_kernel)
 ALSO_REGISTER_AVX512_DISPATCH(torchops_ratio_iou_contiguous_stub, &torchops::ratio_iou_contiguous_kernel)

@@ -90,8 +90,6 @@ void lstm_cell_backward_kernel(at::TensorIteratorBase& iter) {
 }  // namespace torchops
 
 namespace at::native {
-// ALSO_REGISTER_AVX512_DISPATCH: ATen's plain REGISTER_DISPATCH leaves the
-// AVX-512 slot empty (that CPU then runs the AVX2 copy); ours are faster there.
 ALSO_REGISTER_AVX512_DISPATCH(torchops_lstm_cell_forward_stub, &torchops::lstm_cell_forward_kernel)
 ALSO_REGISTER_AVX512_DISPATCH(torchops_lstm_cell_backward_stub, &torchops::lstm_cell_backward_kernel)
 }  // namespace at::native
