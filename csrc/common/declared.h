@@ -128,18 +128,45 @@ c10::TypedOperatorHandle<Sig> find_typed_op(const std::string& name) {
   return c10::Dispatcher::singleton().findSchemaOrThrow(name.c_str(), "").typed<Sig>();
 }
 
-// What a declaration may leave out: optional inputs, the workspace form, several outputs.
+// What a declaration may leave out: optional inputs, the workspace form,
+// several outputs, its own shape rules (detected C++17-style: the GPU
+// machine's torch builds extensions as C++17).
+template <class Decl, class = void>
+constexpr bool has_optional_args = false;
+template <class Decl>
+constexpr bool has_optional_args<Decl, std::void_t<decltype(Decl::kOptionalArgs)>> = true;
+template <class Decl, class = void>
+constexpr bool has_output_names = false;
+template <class Decl>
+constexpr bool has_output_names<Decl, std::void_t<decltype(Decl::kOutputNames)>> = true;
+template <class Decl, class = void>
+constexpr bool has_workspace = false;
+template <class Decl>
+constexpr bool has_workspace<Decl, std::void_t<typename Decl::Workspace>> = true;
+template <class Decl, class = void>
+constexpr bool has_own_shapes = false;
+template <class Decl>
+constexpr bool has_own_shapes<Decl, std::void_t<typename Decl::Shape>> = true;
+template <class T, class = void>
+constexpr bool is_tuple_like = false;
+template <class T>
+constexpr bool is_tuple_like<T, std::void_t<decltype(std::tuple_size<T>::value)>> = true;
+
 template <class Decl>
 constexpr size_t optional_count() {
-  if constexpr (requires { Decl::kOptionalArgs; }) return Decl::kOptionalArgs.size();
-  return 0;
+  if constexpr (has_optional_args<Decl>) {
+    return Decl::kOptionalArgs.size();
+  } else {
+    return 0;
+  }
 }
 template <class Decl>
-constexpr bool has_workspace = requires { typename Decl::Workspace; };
-template <class Decl>
 constexpr size_t output_count() {
-  if constexpr (requires { Decl::kOutputNames; }) return Decl::kOutputNames.size();
-  return 1;
+  if constexpr (has_output_names<Decl>) {
+    return Decl::kOutputNames.size();
+  } else {
+    return 1;
+  }
 }
 
 // The backward op's parameters: the output gradients (G), the saved tensors
@@ -162,13 +189,12 @@ struct BackwardOf<Decl, true> {  // workspace: output gradients, kSavedArgs inpu
   using Args = typename W::Args;
 };
 
-template <class Decl>
+template <class Decl, bool = has_own_shapes<Decl>>
 struct ShapeOf {
   using type = std::vector<int64_t>;
 };
 template <class Decl>
-  requires requires { typename Decl::Shape; }
-struct ShapeOf<Decl> {
+struct ShapeOf<Decl, true> {
   using type = typename Decl::Shape;
 };
 
@@ -198,7 +224,7 @@ Out from_list(torch::autograd::variable_list&& list, std::index_sequence<L...>) 
 }
 template <class Out>
 Out from_list(torch::autograd::variable_list&& list) {
-  if constexpr (requires { std::tuple_size<Out>::value; }) {
+  if constexpr (is_tuple_like<Out>) {
     return from_list<Out>(std::move(list), std::make_index_sequence<std::tuple_size_v<Out>>{});
   } else {
     return from_list<Out>(std::move(list), std::index_sequence<>{});
@@ -227,7 +253,7 @@ struct Op<Decl, std::index_sequence<I...>, std::index_sequence<J...>, Scalars<S.
   static constexpr size_t M = sizeof...(J);
   static constexpr size_t K = output_count<Decl>();
   static constexpr bool kWorkspace = has_workspace<Decl>;
-  static constexpr bool kOwnShapes = requires { typename Decl::Shape; };
+  static constexpr bool kOwnShapes = has_own_shapes<Decl>;
   static_assert(Decl::kScalarArgs.size() == sizeof...(S), "one schema argument per scalar");
   static_assert(kWorkspace || (M == 0 && K == 1), "optional inputs and several outputs need the workspace form");
 
@@ -388,7 +414,7 @@ struct Op<Decl, std::index_sequence<I...>, std::index_sequence<J...>, Scalars<S.
   }
   // One output's gradient is `grad`; with several, grad_<output>.
   static const char* grad_name(size_t g) {
-    if constexpr (requires { Decl::kOutputNames; }) {
+    if constexpr (has_output_names<Decl>) {
       static const std::array<std::string, K> names{(std::string("grad_") + Decl::kOutputNames[G])...};
       return names[g].c_str();
     } else {
