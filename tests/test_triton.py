@@ -163,3 +163,21 @@ def test_every_kernel_variant_compiles_for_the_gpu(fp64):
             box = {"KIND": kind, "FMT": fmt, "FP64": fp64, "BLOCK": 256}
             compile_(kernels.box_loss_forward, box, **ints)
             compile_(kernels.box_loss_backward, box, **ints)
+
+
+@pytest.mark.skipif(not HAS_TRITON, reason="needs triton")
+def test_kernel_globals_survive_inductors_copy():
+    """Inductor writes a user kernel's constexpr globals into its generated
+    module as `tl.constexpr(<repr of the value>)`: a value whose repr does not
+    evaluate (inf, nan) fails torch.compile with a NameError there."""
+    import math
+
+    import triton.language as tl
+
+    from torchops.triton import kernels
+
+    constants = {name: v.value for name, v in vars(kernels).items() if isinstance(v, tl.constexpr)}
+    assert "ASPECT_WEIGHT" in constants
+    for name, value in constants.items():
+        assert not (isinstance(value, float) and not math.isfinite(value)), f"{name} = {value!r}"
+        assert eval(repr(value), {}) == value, f"{name} = {value!r} does not survive repr()"

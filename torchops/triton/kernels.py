@@ -68,8 +68,9 @@ else:
     from triton.language.extra import libdevice
 
 # CIoU's aspect weight 4 / pi^2 (a constexpr: jit code reads no other globals).
+# Inductor copies a kernel's constexpr globals into its generated code as
+# `tl.constexpr(<repr>)`, so each must be a literal whose repr evaluates (not inf).
 ASPECT_WEIGHT = tl.constexpr(0.40528473456935108578)
-INF = tl.constexpr(float("inf"))
 _INTERPRETING = tl.constexpr(interpreting())
 
 
@@ -109,10 +110,11 @@ def _div_zero_fast(a, b, FP64: tl.constexpr):
     """a / b (IEEE, the same value and sign), where a is often 0: IEEE
     division takes its slow path (a call, divergent in the warp) for a zero
     numerator, so a zero a divides 1 instead and the quotient 0 / b is picked
-    after: +-0 (by the signs) where b is nonzero, NaN where b is 0 or NaN."""
+    after: +-0 (by the signs) where b is nonzero, NaN where b is 0 or NaN
+    (there q = 1 / b is inf or NaN, and 0 * q is NaN)."""
     zero = a == 0.0
     q = _div(_opaque(tl.where(zero, 1.0, a), FP64), b, FP64)
-    zero_over_b = tl.where((b > 0.0) | (b < 0.0), tl.where(b < 0.0, -a, a), b * INF)  # 0 * inf, NaN * inf: NaN
+    zero_over_b = tl.where((b > 0.0) | (b < 0.0), tl.where(b < 0.0, -a, a), a * q)
     return tl.where(zero, zero_over_b, q)
 
 
