@@ -317,7 +317,6 @@ struct alignas(32) IouRow {
 
 // One row of a thread's outputs: kColumnsPerThread IoUs, stored as one vector
 // (kVector) or one by one where the row's end cuts them.
-static_assert(kColumnsPerThread == 4, "iou_row stores one float4");
 template <bool kVector, typename Iou>
 __device__ __forceinline__ void iou_row(
     const IouRow& shared_row, const IouBox (&columns)[kColumnsPerThread], Iou iou, float* out_row,
@@ -330,10 +329,7 @@ __device__ __forceinline__ void iou_row(
     values.v[k] = iou(row, columns[k]);
   }
   if constexpr (kVector) {
-    // a plain 16-byte store (st.global.v4), not store_columns' streaming one
-    // (st.global.cs: evict-first in L2), as fill_ writes: candidate of
-    // scripts/exp_box_iou_variants.py (prod_plain against prod)
-    *reinterpret_cast<float4*>(out_row) = make_float4(values.v[0], values.v[1], values.v[2], values.v[3]);
+    store_columns(out_row, values);
   } else {
 #pragma unroll
     for (int k = 0; k < kColumnsPerThread; ++k) {
