@@ -735,7 +735,7 @@ def main() -> None:
             if best and best.replace(" (again)", "") not in chosen:
                 chosen.append(best.replace(" (again)", ""))
             if first:
-                ceilings = [l for l in labels if is_store_only(parse_config(l)[0]) and (l, first) in results]
+                ceilings = [l for l in labels if "(again)" not in l and is_store_only(parse_config(l)[0]) and (l, first) in results]
                 if ceilings:
                     chosen.append(min(ceilings, key=lambda l: results[(l, first)][0]))
         run_ncu(args, chosen, args.out_dir)
