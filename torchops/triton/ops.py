@@ -24,18 +24,21 @@ from torchops import _fake, _registry, boxes as box_module, iou, lstm
 from torchops.triton import devices, kernels
 
 # Each kernel's block (elements, box pairs, or rows x hidden units per
-# program) and num_warps: a thread takes 4 consecutive elements (one 16-byte
-# access per tensor, 2 of them in the forward of ratio_iou), a box pair or an
-# LSTM unit's 4 gates, which keeps registers near the native kernels' (64 or
-# fewer where their memory-bound passes need the occupancy); a box pair per
-# thread also keeps the per-pair values (upstream gradient, output) in the
-# layout of the [BLOCK, 4] box tiles, with no conversion. Counts of each
-# kernel's accesses, instructions and registers: scripts/triton_sass.py.
+# program) and num_warps. ratio_iou: a thread takes 4 consecutive elements (one
+# 16-byte access per tensor, 2 of them in the forward); the box losses: a box
+# pair per thread, which keeps the per-pair values (upstream gradient, output)
+# in the layout of the [BLOCK, 4] box tiles, with no conversion; both keep
+# registers near the native kernels'. lstm_cell: the fastest shapes of a sweep
+# on an H200 (scripts/exp_triton_lstm_launch.py,
+# benchmarks/results/cuda-h200/experiments/triton_lstm_launch.log), 4 units of
+# a row per thread forward, 8 backward, whose bias gradient is summed from
+# B / 16 partial rows. Counts of each kernel's accesses, instructions and
+# registers: scripts/triton_sass.py.
 LAUNCH = {
     "ratio_iou_forward": {"BLOCK": 1024, "num_warps": 4},
     "ratio_iou_backward": {"BLOCK": 512, "num_warps": 4},
-    "lstm_cell_forward": {"BLOCK_B": 32, "BLOCK_H": 32, "num_warps": 8},
-    "lstm_cell_backward": {"BLOCK_B": 32, "BLOCK_H": 32, "num_warps": 8},
+    "lstm_cell_forward": {"BLOCK_B": 4, "BLOCK_H": 128, "num_warps": 4},
+    "lstm_cell_backward": {"BLOCK_B": 16, "BLOCK_H": 64, "num_warps": 4},
     "box_loss_forward": {"BLOCK": 128, "num_warps": 4},
     "box_loss_backward": {"BLOCK": 128, "num_warps": 4},
 }
