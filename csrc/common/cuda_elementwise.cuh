@@ -15,6 +15,9 @@ namespace torchops {
 namespace cuda {
 
 constexpr int kThreads = 256;
+// Work of more than this many waves of resident blocks gets a block per
+// kThreads units (see launch_contiguous_elementwise).
+constexpr int64_t kStrideWaves = 8;
 
 template <typename T, int N>
 struct Array {
@@ -124,9 +127,12 @@ void launch_contiguous_elementwise(
   const bool vectorize = aligned && n / kVec >= 2 * static_cast<int64_t>(props->multiProcessorCount) * kThreads;
   const int64_t work = vectorize ? n / kVec : n;
   auto stream = at::cuda::getCurrentCUDAStream();
-  // One wave of the blocks that fit at once (the kernel's registers decide how
-  // many per SM), each striding over the work: a grid sized for a fixed number
-  // of blocks per SM left a second, partly empty wave.
+  // Up to a few waves of work: one wave of the blocks that fit at once (the
+  // kernel's registers decide how many per SM), each striding over the work (a
+  // second, partly empty wave cost more than the extra turns). Beyond that, a
+  // block per kThreads units of work and no stride turns, as Inductor's
+  // kernels launch: the striding wave ran 3-5% behind them at 1e7-1e8 elements
+  // (benchmarks/results/cuda-h200/experiments/elementwise_grid.log).
   const auto launch = [&](auto kernel) {
     // per kernel, asked once (it only sizes the grid: a wrong guess on a second
     // GPU model in one process costs speed, not correctness)
@@ -136,8 +142,9 @@ void launch_contiguous_elementwise(
       return fit;
     }();
     const int64_t resident = static_cast<int64_t>(props->multiProcessorCount) * std::max(blocks_per_sm, 1);
-    const int blocks = static_cast<int>(std::min<int64_t>((work + kThreads - 1) / kThreads, resident));
-    kernel<<<blocks, kThreads, 0, stream>>>(in, broadcast_mask, out, n, op);
+    const int64_t needed = (work + kThreads - 1) / kThreads;
+    const int64_t blocks = needed > kStrideWaves * resident ? std::min<int64_t>(needed, INT32_MAX) : std::min(needed, resident);
+    kernel<<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(in, broadcast_mask, out, n, op);
   };
   if (vectorize) {
     launch(contiguous_elementwise_kernel<scalar_t, kVec, NOut, NIn, Op>);
