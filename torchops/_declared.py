@@ -32,6 +32,21 @@ def _check_expandable(op: str, name: str, t, shape) -> None:
                          f"but got {list(t.shape)}")
 
 
+def _check_given(op: str, names, tensors, optional_names=(), optional=()) -> list:
+    """Every tensor given floating (the optional ones where not None) and all
+    on one device, in the order of declared::Op's checks; the tensors given."""
+    for name, t in zip(names, tensors):
+        _checks.check_floating(op, name, t)
+    given_names, given = list(names), list(tensors)
+    for name, t in zip(optional_names, optional):
+        if t is not None:
+            _checks.check_floating(op, name, t)
+            given_names.append(name)
+            given.append(t)
+    _checks.check_same_device(op, given_names, given)
+    return given
+
+
 def _no_scalars(op: str) -> None:
     pass
 
@@ -119,16 +134,7 @@ class Op:
         """The op's checks (declared::Op::prepare): its Shape (the broadcast
         shape in the plain form) and the promoted dtype."""
         self.check_scalars(op, *scalars)
-        for name, t in zip(self.arg_names, tensors):
-            _checks.check_floating(op, name, t)
-        names, present = list(self.arg_names), list(tensors)
-        for name, t in zip(self.optional_names, optional):
-            if t is not None:
-                _checks.check_floating(op, name, t)
-                names.append(name)
-                present.append(t)
-        _checks.check_same_device(op, names, present)
-        dtype = _checks.promoted_dtype(present)
+        dtype = _checks.promoted_dtype(_check_given(op, self.arg_names, tensors, self.optional_names, optional))
         if self.check_shapes is not None:
             return self.check_shapes(op, tuple(tensors), tuple(optional)), dtype
         return _checks.broadcast_shape(op, self.arg_names, tensors), dtype
@@ -160,15 +166,7 @@ class Op:
         prepare_workspace_backward, then Workspace::prepare): its Shape and the
         dtype of its results."""
         op = self.name + "_backward"
-        names, present = list(self.saved_names), list(saved)
-        for name, t in zip(names, saved):
-            _checks.check_floating(op, name, t)
-        for name, grad in zip(self.grad_names, grads):
-            if grad is not None:
-                _checks.check_floating(op, name, grad)
-                names.append(name)
-                present.append(grad)
-        _checks.check_same_device(op, names, present)
+        _check_given(op, self.saved_names, saved, self.grad_names, grads)
         return self.workspace.check(op, tuple(grads), tuple(saved)), _checks.promoted_dtype(saved)
 
     def check_call(self, args: Sequence) -> None:
