@@ -13,5 +13,5 @@ TORCHINDUCTOR_CACHE_DIR="$CACHE/best" .venv/bin/python -m pytest -q -rs tests
 # The default-capability pass: the test files that exercise the kernels, with
 # fewer hypothesis examples each (20 instead of 60) to keep CI short.
 ATEN_CPU_CAPABILITY=default TORCHOPS_HYPOTHESIS_EXAMPLES=20 TORCHINDUCTOR_CACHE_DIR="$CACHE/default" \
-  .venv/bin/python -m pytest -q -rs tests/test_boxes.py tests/test_lstm_cell.py tests/test_ratio_iou.py
+  .venv/bin/python -m pytest -q -rs tests/test_conformance.py tests/test_boxes.py tests/test_lstm_cell.py tests/test_ratio_iou.py
 bash scripts/wheel_check.sh

@@ -31,7 +31,7 @@ import torchops
 from torchops import _declared, _registry
 from torchops.testing import _conformance
 from torchops.testing._accuracy import assert_bitwise_equal
-from torchops.testing._ops import SPECS
+from torchops.testing import _ops
 
 OPS = sorted(_registry.OPS)
 BACKENDS = ("native", "script", "triton")  # besides eager: torchops' own, where they run
@@ -112,7 +112,7 @@ class HypothesisDraw:
 
 
 def check_case(op: str, backend: str, case, device) -> None:
-    spec = SPECS[op]
+    spec = _ops.spec(op)
     with_gradients = EDGE_GRADIENTS.get(backend, True) or not case.edge
     where = f"{op} {backend} on {device}, {case.description}"
     try:
@@ -138,7 +138,7 @@ def test_matches_eager(op, backend, values, device):
 
     @given(data=st.data())
     def run(data):
-        check_case(op, backend, SPECS[op].case(HypothesisDraw(data, edge=values == "edge")), device)
+        check_case(op, backend, _ops.spec(op).case(HypothesisDraw(data, edge=values == "edge")), device)
 
     run()
 
@@ -148,7 +148,7 @@ def test_matches_eager(op, backend, values, device):
 @pytest.mark.parametrize("backend", BUILTIN)
 @pytest.mark.parametrize("op", OPS)
 def test_gradcheck_float64(op, backend, device):
-    spec = SPECS[op]
+    spec = _ops.spec(op)
     if not spec.finite_differences:
         pytest.skip(f"{op} has a stop-gradient term, which finite differences see")
     for sample in spec.samples():
@@ -166,7 +166,7 @@ def test_gradcheck_float64(op, backend, device):
 
 @pytest.mark.parametrize("op", OPS)
 def test_double_backward_is_a_clear_error(op, device):
-    sample = SPECS[op].samples()[0]
+    sample = _ops.spec(op).samples()[0]
     args = moved(sample, torch.float64, device, requires_grad=True)
     out = public(op)(*args, backend="native", **sample.kwargs)
     grads = [g for g in gradients(out, tensors_of(args), create_graph=True) if g is not None and g.requires_grad]
@@ -241,7 +241,7 @@ def test_opcheck(op, device):
     and dynamic shapes) of the op that scripted code calls, on every
     well-conditioned call and an empty one, and of the other ops of its
     declaration (a training forward, the backward op)."""
-    spec = SPECS[op]
+    spec = _ops.spec(op)
     forward = overload(_builtins._find_builtin(public(op)))
     samples = spec.samples() + spec.empty()[:1]
     for sample in samples:
@@ -260,7 +260,7 @@ def test_opcheck(op, device):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("op", OPS)
 def test_empty_and_zero_dim_inputs(op, dtype, device):
-    for sample in SPECS[op].empty():
+    for sample in _ops.spec(op).empty():
         args = moved(sample, dtype, device, requires_grad=True)
         expected = public(op)(*args, backend="eager", **sample.kwargs)
         for backend in ("script", "native"):
@@ -274,7 +274,7 @@ def test_empty_and_zero_dim_inputs(op, dtype, device):
 @pytest.mark.parametrize("backend", BUILTIN)
 @pytest.mark.parametrize("op", OPS)
 def test_mixed_dtypes_promote_like_eager(op, backend, device):
-    sample = SPECS[op].mixed()
+    sample = _ops.spec(op).mixed()
     args = moved(sample, None, device, requires_grad=True, dtypes_kept=True)
     got = public(op)(*args, backend=backend, **sample.kwargs)
     expected = public(op)(*[a.detach().double() if isinstance(a, torch.Tensor) else a for a in args],
@@ -296,7 +296,7 @@ def test_autocast_policy(op, backend, device):
     """The op's autocast policy (its declaration's; the box family is on no
     autocast list and computes half types in float32), the same in every
     backend, with eager's values."""
-    spec = SPECS[op]
+    spec = _ops.spec(op)
     for dtype in autocast_dtypes(device):
         sample = spec.autocast_sample(dtype)
         args = moved(sample, None, device, dtypes_kept=True)
@@ -311,7 +311,7 @@ def test_autocast_policy(op, backend, device):
 @pytest.mark.parametrize("op", OPS)
 def test_large_broadcast_or_strided_inputs_are_read_in_place(op, device):
     """No copy of a broadcast or strided input (rows of a wider tensor, expanded columns)."""
-    sample = SPECS[op].large()
+    sample = _ops.spec(op).large()
     args = moved(sample, torch.float32, device)
     public(op)(*args, backend="native", **sample.kwargs)  # warm up
     with torch.profiler.profile() as prof:
@@ -319,7 +319,7 @@ def test_large_broadcast_or_strided_inputs_are_read_in_place(op, device):
     names = {e.name for e in prof.events()}
     assert not names & {"aten::copy_", "aten::contiguous", "aten::clone", "aten::expand"}, names
     expected = public(op)(*args, backend="eager", **sample.kwargs)
-    if torch.float32 in SPECS[op].native_bitwise:
+    if torch.float32 in _ops.spec(op).native_bitwise:
         for g, e in zip(outputs(got), outputs(expected)):
             assert_bitwise_equal(g, e, op)
     assert_like_eager(got, expected, op)
@@ -364,7 +364,7 @@ def test_torchscript_round_trip(op, mode, device, tmp_path):
     """Scripted code calls the op of the public function's name (traced code
     the op its native backend runs); saved and loaded, it gives the native
     backend's bits, values and gradients."""
-    sample = SPECS[op].samples()[0]
+    sample = _ops.spec(op).samples()[0]
     model = caller(op, sample, tmp_path / "caller.py")
     args = tensors_of(moved(sample, torch.float32, device))
     with torchops.use_backend("native"):
@@ -387,7 +387,7 @@ def test_compile_fullgraph(op, backend, device):
     """torch.compile(fullgraph=True) (a graph break raises) through the fake
     kernels and AOT autograd, forward and backward, every sample."""
     torch._dynamo.reset()
-    samples = SPECS[op].samples()
+    samples = _ops.spec(op).samples()
     # (the eager backend's compiled math is Inductor's business: one sample)
     for sample in samples if backend == "native" else samples[:1]:
         args = tensors_of(moved(sample, torch.float32, device))
@@ -406,7 +406,7 @@ def rebuild(sample, tensors) -> tuple:
 
 @pytest.mark.parametrize("op", OPS)
 def test_export_keeps_the_op(op, device, tmp_path):
-    sample = SPECS[op].samples()[0]
+    sample = _ops.spec(op).samples()[0]
     model = caller(op, sample, tmp_path / "caller.py")
     args = tuple(tensors_of(moved(sample, torch.float32, device)))
     program = torch.export.export(model, args)

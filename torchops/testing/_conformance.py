@@ -2,13 +2,17 @@
 
 An implementation conforms when, for every case, it returns what the eager
 reference returns, at least as accurately (against eager run in float64 on
-the same inputs): same shape, dtype and device; NaN where eager is NaN in
-every precision, no NaN or inf where eager has a number; values and the
-gradients of every input no further from the float64 reference than a few
-units in the last place (of the dtype, at the tensor's magnitude) plus twice
-eager's own error. The cases cover random shapes, all four float dtypes,
-broadcast, strided and 0-d inputs, empty inputs, ties, degenerate boxes and
-NaN/inf, drawn from a seed; the inputs are the ones torchops' own tests use
+the same inputs, the case's tensors as rounded to its dtype): same shape,
+dtype and device; NaN where eager is NaN in every precision, no NaN or inf
+where eager has a number; values and the gradients of every input no further
+from the float64 reference than a few units in the last place (of the dtype,
+at the tensor's magnitude, or at the size of the rounding errors that its
+conditioning gives: the terms a gradient sums, eager's error in float32) plus
+twice eager's own error. The cases cover random shapes, all four float
+dtypes, broadcast, strided and 0-d inputs, empty inputs, ties, degenerate
+boxes and NaN/inf, drawn from a seed by each op's case builder
+(torchops/testing/_ops.py), which tests/test_conformance.py drives from
+hypothesis; the inputs are the ones torchops' own tests use
 (torchops/testing/_inputs.py).
 """
 
@@ -63,10 +67,10 @@ class SeededDraw:
 
 
 def _cases(op: str, count: int, seed: int) -> Iterator[Case]:
-    from torchops.testing._ops import SPECS
+    from torchops.testing._ops import spec
 
     gen = torch.Generator().manual_seed(seed)
-    return (SPECS[op].case(SeededDraw(gen, i)) for i in range(count))
+    return (spec(op).case(SeededDraw(gen, i)) for i in range(count))
 
 
 # --- one case ------------------------------------------------------------------------------
@@ -189,9 +193,9 @@ def _check_case(public, backend, case: Case, device, gradients: bool) -> Compare
 
 
 def _names(public) -> tuple[str, ...]:
-    from torchops.testing._ops import SPECS
+    from torchops.testing._ops import spec
 
-    return SPECS[public.__name__].names
+    return spec(public.__name__).names
 
 
 # --- the public function -----------------------------------------------------------------------

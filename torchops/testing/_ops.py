@@ -197,13 +197,15 @@ def _lstm_cell_mixed() -> Sample:
 
 # --- the box family: [..., 4] boxes ------------------------------------------------------------
 
-# the arguments after the two box tensors, by signature
-_BOX_SIGNATURES = {
-    "box_iou": "fmt", "generalized_box_iou": "fmt", "paired_box_iou": "fmt", "paired_generalized_box_iou": "fmt",
-    "distance_box_iou": "eps", "complete_box_iou": "eps", "paired_distance_box_iou": "eps",
-    "paired_complete_box_iou": "eps",
-    "generalized_box_iou_loss": "loss", "distance_box_iou_loss": "loss", "complete_box_iou_loss": "loss",
-}
+def _box_signature(op: str) -> str:
+    """What a box function takes after its two box tensors: "loss" (reduction,
+    eps), "eps" or "fmt" (fmt only, by keyword, as every one of them)."""
+    import inspect
+
+    from torchops.boxes import PUBLIC
+
+    params = inspect.signature(PUBLIC[op]).parameters
+    return "loss" if "reduction" in params else "eps" if "eps" in params else "fmt"
 
 
 def _pairwise(op: str) -> bool:
@@ -211,7 +213,7 @@ def _pairwise(op: str) -> bool:
 
 
 def _box_case(op: str, draw: Draw) -> Case:
-    signature = _BOX_SIGNATURES[op]
+    signature = _box_signature(op)
     dtype, fmt = draw.cycle(_inputs.DTYPES), draw.cycle(_inputs.BOX_FORMATS)
     layout = draw.cycle(_inputs.BOX_LAYOUTS, period=3)
     n = draw.integer(0, 4) if draw.cycle([False, False, False, True]) else draw.integer(4, 41)
@@ -267,7 +269,7 @@ def _box_term_scale(op: str, fmt: str, boxes, grad_outputs) -> float:
 
 
 def _box_args(op: str, reduction: str = "none", eps: float = 1e-7) -> tuple:
-    signature = _BOX_SIGNATURES[op]
+    signature = _box_signature(op)
     return (eps,) if signature == "eps" else (reduction, eps) if signature == "loss" else ()
 
 
@@ -294,7 +296,7 @@ def _box_empty(op: str) -> list[Sample]:
              (torch.zeros(2, 0, 4, dtype=torch.float64), torch.zeros(2, 0, 4, dtype=torch.float64))] \
         if _pairwise(op) else [(torch.zeros(0, 4, dtype=torch.float64),) * 2,
                                (torch.zeros(2, 0, 4, dtype=torch.float64), torch.zeros(0, 4, dtype=torch.float64))]
-    reductions = ("none", "mean", "sum") if _BOX_SIGNATURES[op] == "loss" else ("none",)
+    reductions = ("none", "mean", "sum") if _box_signature(op) == "loss" else ("none",)
     return [Sample(f"{list(b1.shape)} x {list(b2.shape)} {r}", (b1, b2, *_box_args(op, r)))
             for b1, b2 in pairs for r in reductions]
 
@@ -343,5 +345,13 @@ SPECS: dict[str, OpSpec] = {
         # the CPU nothing is cast (lower-precision gates with a float32 cx give float32)
         autocast_dtype=lambda device, dtype: dtype if device == "cuda" else torch.float32, autocast_inputs=(0, 1),
     ),
-    **{op: _box_spec(op) for op in _BOX_SIGNATURES},
 }
+
+
+def spec(op: str) -> OpSpec:
+    """The inputs and claims of op `op` (a box function's from the family's)."""
+    from torchops.boxes import PUBLIC
+
+    if op not in SPECS and op in PUBLIC:
+        SPECS[op] = _box_spec(op)
+    return SPECS[op]
