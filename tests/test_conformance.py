@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import itertools
 
 import pytest
 import torch
@@ -71,6 +72,12 @@ def moved(sample, dtype, device, requires_grad=False, dtypes_kept=False) -> tupl
 
 def tensors_of(args) -> list:
     return [a for a in args if isinstance(a, torch.Tensor)]
+
+
+def rebuild(args, tensors) -> tuple:
+    """`args` with its tensors replaced by `tensors`, in order."""
+    it = iter(tensors)
+    return tuple(next(it) if isinstance(a, torch.Tensor) else a for a in args)
 
 
 def outputs(out) -> tuple:
@@ -150,17 +157,10 @@ def test_matches_eager(op, backend, values, device):
 def test_gradcheck_float64(op, backend, device):
     spec = _ops.spec(op)
     if not spec.finite_differences:
-        pytest.skip(f"{op} has a stop-gradient term, which finite differences see")
+        pytest.skip(f"{op} has a stop-gradient term: finite differences see what it depends on, autograd does not")
     for sample in spec.samples():
         args = moved(sample, torch.float64, device, requires_grad=True)
-        slots = [i for i, a in enumerate(args) if isinstance(a, torch.Tensor)]
-
-        def fn(*tensors):
-            call = list(args)
-            for i, t in zip(slots, tensors):
-                call[i] = t
-            return public(op)(*call, backend=backend, **sample.kwargs)
-
+        fn = lambda *t: public(op)(*rebuild(args, t), backend=backend, **sample.kwargs)  # noqa: E731
         assert torch.autograd.gradcheck(fn, tensors_of(args), eps=1e-6, atol=1e-7), f"{op} {backend} {sample.label}"
 
 
@@ -193,7 +193,7 @@ def overload(qualname: str):
     return None if packet is None else packet.default
 
 
-def declared_calls(op: str, args: tuple, sample) -> list:
+def declared_calls(op: str, sample) -> list:
     """The other ops of `op`: the one its native backend computes the values
     with, where that is another (the paired op of a pairwise function, the
     unreduced loss), called with the public call's arguments of its names;
@@ -202,6 +202,7 @@ def declared_calls(op: str, args: tuple, sample) -> list:
     qualname = _builtins._find_builtin(public(op))
     decl = _declared.DECLARED[op].decl if op in _declared.DECLARED else None
     forward = overload(qualname)
+    args = schema_args(forward, public(op), sample.args, sample.kwargs)
     calls = []
     native = overload(_registry.OPS[op].native_op)
     if native is not forward:
@@ -220,7 +221,8 @@ def declared_calls(op: str, args: tuple, sample) -> list:
             out = training(*args)
         saved = [inputs[i].detach() for i in decl.workspace.saved_args] + [out[-1]]
         grads = [torch.randn_like(o) for o in out[:-1]]
-        for flags in [(False,), (True,)] * len(decl.workspace.scalar_names) or [()]:
+        # its scalars: flags of which optional inputs were given, each way
+        for flags in itertools.product((False, True), repeat=len(decl.workspace.scalar_names)):
             calls.append((overload(decl.backward_qualname), (*grads, *saved, *flags)))
         return calls
     # the plain forms (declared::Op and the box family's ops): _<name>_backward(grad, <the op's arguments>)
@@ -249,9 +251,8 @@ def test_opcheck(op, device):
             args = schema_args(forward, public(op), moved(sample, torch.float32, device, requires_grad),
                                sample.kwargs)
             torch.library.opcheck(forward, args)
-        args = moved(sample, torch.float32, device)
-        for other, other_args in declared_calls(op, schema_args(forward, public(op), args, sample.kwargs),
-                                                type(sample)(sample.label, args, sample.kwargs)):
+        on_device = _ops.Sample(sample.label, moved(sample, torch.float32, device), sample.kwargs)
+        for other, other_args in declared_calls(op, on_device):
             torch.library.opcheck(other, other_args)
 
 
@@ -329,8 +330,8 @@ def test_large_broadcast_or_strided_inputs_are_read_in_place(op, device):
 
 def caller(op: str, sample, path):
     """A module whose forward calls op's public function with the sample's
-    tensors (its other arguments as constants), in a file for TorchScript to
-    read; and the forward's tensors."""
+    tensors (its other arguments as constants), written from the function's
+    signature to a file, for TorchScript to read."""
     fn = public(op)
     bound = inspect.signature(fn).bind(*sample.args, **sample.kwargs)
     params, call = [], []
@@ -391,17 +392,11 @@ def test_compile_fullgraph(op, backend, device):
     # (the eager backend's compiled math is Inductor's business: one sample)
     for sample in samples if backend == "native" else samples[:1]:
         args = tensors_of(moved(sample, torch.float32, device))
-        model = lambda *t: public(op)(*rebuild(sample, t), backend=backend, **sample.kwargs)  # noqa: E731
+        model = lambda *t: public(op)(*rebuild(sample.args, t), backend=backend, **sample.kwargs)  # noqa: E731
         got = outputs_and_gradients(torch.compile(model, fullgraph=True, backend="aot_eager"), args)
         expected = outputs_and_gradients(model, args)
         for g, e in zip(got, expected, strict=True):
             torch.testing.assert_close(g, e, msg=lambda m: f"{op} {backend} {sample.label}: {m}")
-
-
-def rebuild(sample, tensors) -> tuple:
-    """The sample's arguments with its tensors replaced, in order."""
-    it = iter(tensors)
-    return tuple(next(it) if isinstance(a, torch.Tensor) else a for a in sample.args)
 
 
 @pytest.mark.parametrize("op", OPS)
