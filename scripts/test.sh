@@ -11,7 +11,12 @@ CACHE=$(mktemp -d)
 trap 'rm -rf "$CACHE"' EXIT
 TORCHINDUCTOR_CACHE_DIR="$CACHE/best" .venv/bin/python -m pytest -q -rs tests
 # The default-capability pass: the test files that exercise the kernels, with
-# fewer hypothesis examples each (20 instead of 60) to keep CI short.
+# fewer hypothesis examples each (20 instead of 60) to keep CI short; of the
+# conformance suite, what compares the kernels with eager (its opcheck,
+# compile, export and TorchScript routes do not depend on the capability).
 ATEN_CPU_CAPABILITY=default TORCHOPS_HYPOTHESIS_EXAMPLES=20 TORCHINDUCTOR_CACHE_DIR="$CACHE/default" \
   .venv/bin/python -m pytest -q -rs tests/test_boxes.py tests/test_lstm_cell.py tests/test_ratio_iou.py
+ATEN_CPU_CAPABILITY=default TORCHOPS_HYPOTHESIS_EXAMPLES=20 TORCHINDUCTOR_CACHE_DIR="$CACHE/default" \
+  .venv/bin/python -m pytest -q -rs tests/test_conformance.py \
+  -k "not opcheck and not compile_fullgraph and not export and not torchscript"
 bash scripts/wheel_check.sh

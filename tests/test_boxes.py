@@ -1,17 +1,20 @@
-"""The box IoU family (torchops.ops): one conformance suite over every public
-function, native and script against the eager reference, and the eager
-reference against torchvision.ops."""
+"""The box IoU family's own claims, beside the conformance suite
+(test_conformance.py, over every public function: values and gradients of
+every backend against eager, gradcheck, opcheck, empty inputs, mixed dtypes,
+autocast, TorchScript, compile, export): finite values and gradients at
+degenerate boxes, torchvision.ops' values and gradients, its dtype rules,
+paired = the diagonal of pairwise, the CPU's pairwise loop and the pairwise
+kernels against eager, and a detection-style model under Inductor."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-from hypothesis import given, strategies as st
 
 import torchops
 import torchops.ops as ops
 from torchops import boxes as box_module
-from torchops.testing._inputs import SPECIAL_BOXES, box_pair, valid_boxes
+from torchops.testing._inputs import SPECIAL_BOXES, valid_boxes
 from torchops.testing._torchvision import torchvision_box_ops
 
 TV = torchvision_box_ops()
@@ -31,25 +34,6 @@ def in_format(xyxy, fmt):
     return ops.box_convert(xyxy, "xyxy", fmt)
 
 
-@st.composite
-def box_cases(draw):
-    dtype = draw(st.sampled_from(DTYPES))
-    fmt = draw(st.sampled_from(box_module.FORMATS))
-    n = draw(st.one_of(st.integers(0, 3), st.integers(4, 40)))  # empty, scalar tails, vector bodies
-    batch = draw(st.sampled_from([(), (2,), (1,)]))
-    layout = draw(st.sampled_from(["contiguous", "rows of 85", "broadcast"]))
-    specials = draw(st.lists(st.integers(0, len(SPECIAL_BOXES) - 1), max_size=6))
-    nonfinite = draw(st.lists(st.sampled_from([float("nan"), float("inf"), -float("inf")]), max_size=2))
-    seed = draw(st.integers(0, 2**31 - 1))
-    return dtype, fmt, n, batch, layout, specials, nonfinite, seed
-
-
-def make_pair(case, device):
-    dtype, fmt, n, batch, layout, specials, nonfinite, seed = case
-    b1, b2 = box_pair(dtype, fmt, n, batch, layout, specials, nonfinite, seed, device)
-    return b1, b2, fmt
-
-
 def assert_same_values(got, expected, dtype, where):
     assert got.dtype == expected.dtype, where
     assert got.shape == expected.shape, where
@@ -58,27 +42,6 @@ def assert_same_values(got, expected, dtype, where):
     assert torch.equal(got.isfinite(), finite), f"{where}: inf at other places"
     torch.testing.assert_close(got[finite].double(), expected[finite].double(), rtol=TOLERANCE[dtype],
                                atol=TOLERANCE[dtype], msg=where)
-
-
-@pytest.mark.parametrize("name", FUNCTIONS)
-@given(case=box_cases())
-def test_native_and_script_agree_with_eager(name, case, device):
-    b1, b2, fmt = make_pair(case, device)
-    if name in PAIRWISE:
-        b1, b2 = b1.reshape(-1, 4)[:12], b2.reshape(-1, 4)[:9]
-    dtype = b1.dtype
-    g1, g2 = b1.detach().requires_grad_(), b2.detach().requires_grad_()
-    expected = call(name, g1, g2, "eager", fmt)
-    expected_grads = torch.autograd.grad(expected.sum(), [g1, g2], allow_unused=True) if expected.numel() else None
-    for backend in ("native", "script"):
-        n1, n2 = b1.detach().requires_grad_(), b2.detach().requires_grad_()
-        got = call(name, n1, n2, backend, fmt)
-        where = f"{name} {backend} {case}"
-        assert_same_values(got.detach(), expected.detach(), dtype, where)
-        if backend == "native" and expected_grads is not None:
-            grads = torch.autograd.grad(got.sum(), [n1, n2])
-            for g, e in zip(grads, expected_grads):
-                assert_same_values(g, e, dtype, where + " grad")
 
 
 @pytest.mark.parametrize("name", FUNCTIONS)
@@ -175,47 +138,6 @@ def test_paired_equals_the_diagonal_of_pairwise(device):
         assert torch.equal(getattr(ops, "paired_" + pairwise)(b1, b2, backend="native"), diagonal), pairwise
 
 
-@pytest.mark.parametrize("fmt", box_module.FORMATS)
-def test_gradcheck_native(fmt):
-    """float64 finite differences. CIoU is left out: its alpha is a constant
-    for autograd (stop-gradient, as in torchvision) but not for finite
-    differences; its gradients are compared with eager's autograd above."""
-    b1 = in_format(valid_boxes((4,)), fmt).requires_grad_()
-    b2 = in_format(valid_boxes((4,)), fmt).requires_grad_()
-    b2.data[0] = b1.data[0] + 0.05  # one overlapping pair
-    for name in FUNCTIONS:
-        if "complete" in name:
-            continue
-        fn = lambda a, b, name=name: call(name, a, b, "native", fmt)  # noqa: E731
-        assert torch.autograd.gradcheck(fn, (b1, b2)), name
-    fn = lambda a, b: ops.distance_box_iou_loss(a, b, "mean", fmt=fmt, backend="native")  # noqa: E731
-    assert torch.autograd.gradcheck(fn, (b1, b2))
-
-
-@pytest.mark.parametrize("name", list(box_module.BOX_OPS))
-def test_opcheck(name):
-    op = getattr(torch.ops.super_iou, name).default
-    b1, b2 = valid_boxes((3, 5)).requires_grad_(), valid_boxes((5,)).requires_grad_()
-    torch.library.opcheck(op, (b1, b2, 1e-7, "xywh"))
-
-
-def test_no_copy_of_strided_rows():
-    """The first four columns of a [N, 85] tensor are read in place."""
-    wide = torch.rand(1000, 85)
-    b = wide[:, :4]
-    with torch.profiler.profile() as prof:
-        ops.paired_complete_box_iou(b, b.flip(0), backend="native")
-    names = {e.name for e in prof.events()}
-    assert not names & {"aten::contiguous", "aten::clone", "aten::copy_"}, names
-
-
-def test_double_backward_is_a_clear_error():
-    b1, b2 = valid_boxes((3,)).requires_grad_(), valid_boxes((3,)).requires_grad_()
-    (g,) = torch.autograd.grad(ops.complete_box_iou_loss(b1, b2, "sum", backend="native"), [b1], create_graph=True)
-    with pytest.raises(RuntimeError, match="double backward"):
-        g.sum().backward()
-
-
 # --- the CPU's pairwise loop ----------------------------------------------------------------
 # [..., N, 1, 4] x [..., 1, M, 4] (the pairwise functions' views, and the same
 # views given to a loss) have their own CPU forward loop; every other layout
@@ -309,25 +231,13 @@ def test_pairwise_loop_threads(name):
         torch.set_num_threads(before)
 
 
-# --- deployment routes --------------------------------------------------------------------
+# --- a detection-style model under Inductor (test_conformance.py compiles each op with aot_eager) --
 
 class Matcher(torch.nn.Module):
     def forward(self, pred, target):
         cost = ops.generalized_box_iou(pred, target)
         loss = ops.complete_box_iou_loss(pred[: target.shape[0]], target, "mean")
         return cost, loss, ops.paired_distance_box_iou(pred[:2], target[:2], 1e-7, fmt="xyxy")
-
-
-def test_torchscript_calls_the_ops(tmp_path):
-    scripted = torch.jit.script(Matcher())
-    assert "super_iou::generalized_box_iou" in str(scripted.graph)
-    assert "super_iou::complete_box_iou_loss" in str(scripted.graph)
-    path = tmp_path / "matcher.pt"
-    torch.jit.save(scripted, str(path))
-    loaded = torch.jit.load(str(path))
-    pred, target = valid_boxes((6,)).float(), valid_boxes((4,)).float()
-    for got, expected in zip(loaded(pred, target), Matcher()(pred, target)):
-        torch.testing.assert_close(got, expected)
 
 
 @pytest.mark.parametrize("backend", ["native", "eager"])
@@ -343,15 +253,6 @@ def test_compile_fullgraph(backend):
     got.backward()
     expected = step(pred.detach().requires_grad_(), target)
     torch.testing.assert_close(got, expected)
-
-
-def test_export_keeps_the_ops():
-    pred, target = valid_boxes((6,)).float(), valid_boxes((4,)).float()
-    program = torch.export.export(Matcher(), (pred, target))
-    text = str(program.graph)
-    assert "super_iou.paired_generalized_box_iou" in text and "super_iou._complete_box_iou_loss" in text, text
-    for got, expected in zip(program.module()(pred, target), Matcher()(pred, target)):
-        torch.testing.assert_close(got, expected)
 
 
 # --- the pairwise kernels (detail::pairwise_layout): tiles, tails, strides ----------------

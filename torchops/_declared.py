@@ -1,11 +1,13 @@
 """The Python twin of the op layer (csrc/common/declared.h).
 
-`Pointwise` mirrors `declared::Op`: from an op's tensor and scalar argument
-names it makes the checks (the same errors as the C++ ones), from which
-torchops._fake makes the fake kernels of the op and its backward op. `declare` turns an op's eager
-reference, checks and autocast policy into its eager, script and native
-backends, registers them for backend selection (torchops._registry) and makes
-TorchScript compile calls of the public function to the op.
+`Op` mirrors `declared::Op`, in its plain and its workspace form: from an
+op's argument names, scalar checks and shape rules it makes the checks (the
+same errors as the C++ ones), from which torchops._fake makes the fake kernels
+of every op of the declaration (the op, the workspace form's training
+forward, the backward op). `declare` turns an op's declaration, eager
+reference and autocast policy into its eager, script and native backends,
+registers them for backend selection (torchops._registry), gives it its fake
+kernels and makes TorchScript compile calls of the public function to the op.
 """
 
 from __future__ import annotations
@@ -30,41 +32,119 @@ def _check_expandable(op: str, name: str, t, shape) -> None:
                          f"but got {list(t.shape)}")
 
 
+def _check_given(op: str, names, tensors, optional_names=(), optional=()) -> list:
+    """Every tensor given floating (the optional ones where not None) and all
+    on one device, in the order of declared::Op's checks; the tensors given."""
+    for name, t in zip(names, tensors):
+        _checks.check_floating(op, name, t)
+    given_names, given = list(names), list(tensors)
+    for name, t in zip(optional_names, optional):
+        if t is not None:
+            _checks.check_floating(op, name, t)
+            given_names.append(name)
+            given.append(t)
+    _checks.check_same_device(op, given_names, given)
+    return given
+
+
+def _no_scalars(op: str) -> None:
+    pass
+
+
 @dataclass(frozen=True)
-class Pointwise:
-    """A declared::Op: tensors `arg_names` that broadcast together, then the
-    scalars (checked by `check_scalars(op, *scalars)`), one output."""
+class Workspace:
+    """The workspace form's backward (declared::Op's Decl::Workspace): a
+    training forward `_<name>_forward` also returns a workspace, and the
+    backward op `_<name>_backward(<output grads>, <saved inputs>, Tensor
+    workspace, <scalars>)` reads it instead of every input."""
+
+    saved_args: tuple[int, ...]  # kSavedArgs: the inputs the backward takes besides the workspace
+    scalar_names: tuple[str, ...]  # kScalarArgs' names
+    shape: Callable  # shape(Shape) -> the workspace's shape
+    # check(op, grads, saved) -> Shape: the checks of Workspace::prepare, after
+    # the layer's (every saved tensor and given gradient floating, one device)
+    check: Callable
+    # result_shapes(Shape, *scalars) -> the shapes of the backward's results,
+    # which are in the promoted dtype of the saved tensors
+    result_shapes: Callable
+
+
+@dataclass(frozen=True)
+class Op:
+    """A declared::Op (csrc/common/declared.h). The plain form: tensors
+    `arg_names` that broadcast together, then the scalars (checked by
+    `check_scalars(op, *scalars)`), one output of the broadcast shape and
+    promoted dtype, and a backward op with one gradient per input. The
+    workspace form adds optional inputs, several outputs, its own shape rules
+    and a `Workspace`. From it: the checks (the same errors as the C++ ones)
+    and, in torchops._fake, the fake kernels of every op of the declaration."""
 
     qualname: str  # "super_iou::ratio_iou"
     arg_names: tuple[str, ...]
-    check_scalars: Callable
+    scalar_names: tuple[str, ...] = ()  # kScalarArgs' names
+    check_scalars: Callable = _no_scalars
     scalar_defaults: tuple = ()  # of the last scalars, as in the schema
+    optional_names: tuple[str, ...] = ()  # kOptionalArgs: `Tensor? x=None` after the tensors
+    output_names: tuple[str, ...] = ()  # kOutputNames; () is one output
+    # check_shapes(op, inputs, optional) -> Shape: Decl::check_shapes (None: the inputs broadcast)
+    check_shapes: Callable | None = None
+    # output_shapes(Shape) -> the shape of each output (None: the broadcast shape)
+    output_shapes: Callable | None = None
+    workspace: Workspace | None = None
 
     def scalars(self, args: Sequence) -> tuple:
         """The scalars of a call's `args`, defaults filled in."""
-        given = tuple(args[len(self.arg_names):])
+        given = tuple(args[len(self.arg_names) + len(self.optional_names):])
         missing = len(self.scalar_defaults) - len(given)
         return given + self.scalar_defaults[len(self.scalar_defaults) - missing:] if missing > 0 else given
+
+    def split(self, args: Sequence) -> tuple[tuple, tuple, tuple]:
+        """A forward call's (inputs, optional inputs, scalars)."""
+        n, m = len(self.arg_names), len(self.optional_names)
+        optional = tuple(args[n:n + m]) + (None,) * max(0, m - len(args[n:n + m]))
+        return tuple(args[:n]), optional, self.scalars(args)
 
     @property
     def name(self) -> str:
         return self.qualname.split("::")[1]
 
     @property
-    def backward_qualname(self) -> str:
-        namespace, name = self.qualname.split("::")
-        return f"{namespace}::_{name}_backward"
+    def parameter_names(self) -> tuple[str, ...]:
+        """The forward schema's parameters, in order."""
+        return (*self.arg_names, *self.optional_names, *self.scalar_names)
 
-    def check(self, op: str, tensors: Sequence, scalars: Sequence) -> tuple[torch.Size, torch.dtype]:
-        """The op's checks (declared::Op::prepare); the broadcast shape and promoted dtype."""
+    def _qualname_of(self, suffix: str) -> str:
+        namespace, name = self.qualname.split("::")
+        return f"{namespace}::_{name}_{suffix}"
+
+    @property
+    def training_qualname(self) -> str | None:
+        """The workspace form's training forward (None for the plain form)."""
+        return self._qualname_of("forward") if self.workspace is not None else None
+
+    @property
+    def backward_qualname(self) -> str:
+        return self._qualname_of("backward")
+
+    @property
+    def output_count(self) -> int:
+        return max(1, len(self.output_names))
+
+    def check(self, op: str, tensors: Sequence, scalars: Sequence, optional: Sequence = ()) -> tuple:
+        """The op's checks (declared::Op::prepare): its Shape (the broadcast
+        shape in the plain form) and the promoted dtype."""
         self.check_scalars(op, *scalars)
-        for name, t in zip(self.arg_names, tensors):
-            _checks.check_floating(op, name, t)
-        _checks.check_same_device(op, self.arg_names, tensors)
-        return _checks.broadcast_shape(op, self.arg_names, tensors), _checks.promoted_dtype(tensors)
+        dtype = _checks.promoted_dtype(_check_given(op, self.arg_names, tensors, self.optional_names, optional))
+        if self.check_shapes is not None:
+            return self.check_shapes(op, tuple(tensors), tuple(optional)), dtype
+        return _checks.broadcast_shape(op, self.arg_names, tensors), dtype
+
+    def outputs(self, shape) -> list:
+        """The shape of each output of a call of Shape `shape`."""
+        return list(self.output_shapes(shape)) if self.output_shapes is not None else [shape]
 
     def check_backward(self, grad, tensors: Sequence, scalars: Sequence) -> tuple[torch.Size, torch.dtype]:
-        """The backward op's checks (declared::Op::prepare_backward)."""
+        """The plain backward op's checks (declared::Op::prepare_backward)."""
         op = self.name + "_backward"
         shape, dtype = self.check(op, tensors, scalars)
         _checks.check_floating(op, "grad", grad)
@@ -72,12 +152,29 @@ class Pointwise:
         _check_expandable(op, "grad", grad, shape)
         return shape, dtype
 
+    @property
+    def saved_names(self) -> tuple[str, ...]:
+        """The workspace backward's saved tensors (kSavedArgs inputs, then the workspace)."""
+        return (*(self.arg_names[i] for i in self.workspace.saved_args), "workspace")
+
+    @property
+    def grad_names(self) -> tuple[str, ...]:
+        return tuple(f"grad_{name}" for name in self.output_names) if self.output_names else ("grad",)
+
+    def check_workspace_backward(self, grads: Sequence, saved: Sequence) -> tuple:
+        """The workspace backward op's checks (declared::Op's
+        prepare_workspace_backward, then Workspace::prepare): its Shape and the
+        dtype of its results."""
+        op = self.name + "_backward"
+        _check_given(op, self.saved_names, saved, self.grad_names, grads)
+        return self.workspace.check(op, tuple(grads), tuple(saved)), _checks.promoted_dtype(saved)
+
     def check_call(self, args: Sequence) -> None:
         """A public call's checks: a missing tensor is named before the op sees None."""
-        n = len(self.arg_names)
-        for name, t in zip(self.arg_names, args[:n]):
+        inputs, optional, scalars = self.split(args)
+        for name, t in zip(self.arg_names, inputs):
             _checks.check_is_tensor(self.name, name, t)
-        self.check(self.name, args[:n], self.scalars(args))
+        self.check(self.name, inputs, scalars, optional)
 
 
 def autocast_float32(device: torch.device, args: tuple) -> tuple:
@@ -96,7 +193,7 @@ class Declared:
     """What `declare` made for one op."""
 
     name: str
-    qualname: str
+    decl: Op
     eager: Callable
     check: Callable  # check(args): readable errors for a bad call
     autocast: Callable  # autocast(device, args) -> args, under autocast
@@ -145,6 +242,10 @@ class Declared:
             self.check(args)
             raise
 
+    @property
+    def qualname(self) -> str:
+        return self.decl.qualname
+
     def overload(self) -> torch._ops.OpOverload:
         namespace, name = self.qualname.split("::")
         return getattr(getattr(torch.ops, namespace), name).default
@@ -159,22 +260,26 @@ class Declared:
         return native
 
 
-def declare(name: str, qualname: str, public: Callable, eager: Callable, check: Callable, *,
+def declare(name: str, public: Callable, eager: Callable, decl: Op, *,
             autocast: Callable, precheck: Callable | None = None,
             normalize: Callable | None = None) -> Declared:
-    """Op `name` (its public function `public`, running registered op
-    `qualname` natively), defined by `eager`."""
+    """Op `name` (its public function `public`, running the registered op of
+    declaration `decl` natively), defined by `eager`."""
     params = [p for p in inspect.signature(public).parameters.values()
               if p.kind is p.POSITIONAL_OR_KEYWORD]
     defaults = tuple(p.default for p in params if p.default is not p.empty)
-    op = Declared(name, qualname, eager, check, autocast, precheck, normalize, len(params), defaults)
+    op = Declared(name, decl, eager, decl.check_call, autocast, precheck, normalize, len(params), defaults)
     DECLARED[name] = op
-    _registry.declare_op(name, qualname, public)
+    _registry.declare_op(name, decl.qualname, public)
     _registry.register_builtin(name, {"eager": op.eager_backend, "script": op.script_backend,
                                       "native": op.native_backend},
                                make_eager={"native": op.make_native_eager})
     # In torch.jit.script-ed code, calls of `public` compile to the op itself
     # (TorchScript cannot take the keyword-only backend argument), which is
     # what a saved model and C++ programs then run.
-    _backends.script_as_op(public, qualname)
+    _backends.script_as_op(public, decl.qualname)
+    if _library.library_path() is not None:  # declared after the library was loaded
+        from torchops import _fake
+
+        _fake.register_declared(decl)
     return op

@@ -1,7 +1,11 @@
 """Fake (meta) kernels of the torchops ops, for torch.compile and torch.export.
 They repeat the C++ argument checks and compute output shapes and dtypes
-without touching data. The C++ library names this module
-(set_python_module), and torchops._library imports it after loading."""
+without touching data, from the ops' declarations: those of
+torchops._declared (every op of a declaration: the op, the workspace form's
+training forward, the backward op) and the box family's (torchops.boxes
+BOX_OPS). The C++ library names this module (set_python_module);
+torchops._library imports it after loading, and torchops._declared.declare
+gives an op declared after that its fake kernels."""
 
 from __future__ import annotations
 
@@ -9,78 +13,7 @@ import torch
 
 from torchops import _checks, _declared
 
-def check_boxes(op: str, boxes, eps) -> tuple[torch.Size, torch.dtype]:
-    """ratio_iou's checks; returns the broadcast shape and promoted dtype."""
-    from torchops import iou
-
-    return iou.DECL.check(op, boxes, (eps,))
-
-
-def check_lstm(op: str, input_gates, hidden_gates, cx, b_ih, b_hh) -> tuple[int, int, torch.dtype]:
-    """lstm_cell's checks, in the order of the C++ ones (declared::Op::prepare,
-    then LstmCellDecl::check_shapes); returns (batch, hidden, the promoted
-    dtype the op computes and returns in)."""
-    names, tensors = ["input_gates", "hidden_gates", "cx"], [input_gates, hidden_gates, cx]
-    for name, bias in (("b_ih", b_ih), ("b_hh", b_hh)):
-        if bias is not None:
-            names.append(name)
-            tensors.append(bias)
-    for name, t in zip(names, tensors):
-        _checks.check_floating(op, name, t)
-    _checks.check_same_device(op, names, tensors)
-    if input_gates.dim() not in (1, 2):
-        raise ValueError(f"{op}: expected input_gates of shape [B, 4H] or [4H], but got {list(input_gates.shape)}")
-    width = input_gates.shape[-1]
-    if width % 4 != 0:
-        raise ValueError(
-            f"{op}: expected the last dimension of input_gates to be 4 * hidden_size, "
-            f"but got {width}, which is not a multiple of 4"
-        )
-    if hidden_gates.shape != input_gates.shape:
-        raise ValueError(
-            f"{op}: expected hidden_gates of the shape of input_gates {list(input_gates.shape)}, "
-            f"but got {list(hidden_gates.shape)}"
-        )
-    hidden = width // 4
-    expected_cx = [*input_gates.shape[:-1], hidden]
-    if list(cx.shape) != expected_cx:
-        raise ValueError(
-            f"{op}: expected cx of shape {expected_cx} (input_gates is {list(input_gates.shape)}), "
-            f"but got {list(cx.shape)}"
-        )
-    for name, bias in (("b_ih", b_ih), ("b_hh", b_hh)):
-        if bias is not None and (bias.dim() != 1 or bias.shape[0] != width):
-            raise ValueError(f"{op}: expected {name} of shape [{width}] (4 * hidden_size), but got {list(bias.shape)}")
-    batch = input_gates.shape[0] if input_gates.dim() == 2 else 1
-    return batch, hidden, _checks.promoted_dtype(tensors)
-
-
-def check_lstm_backward(grad_hy, grad_cy, cx, workspace) -> torch.dtype:
-    """_lstm_cell_backward's checks, in the order of the C++ ones (declared::Op,
-    then LstmCellDecl::Workspace::prepare)."""
-    op = "lstm_cell_backward"
-    for name, t in (("cx", cx), ("workspace", workspace)):
-        _checks.check_is_tensor(op, name, t)
-        _checks.check_floating(op, name, t)
-    names, tensors = ["cx", "workspace"], [cx, workspace]
-    for name, grad in (("grad_hy", grad_hy), ("grad_cy", grad_cy)):
-        if grad is not None:
-            _checks.check_floating(op, name, grad)
-            names.append(name)
-            tensors.append(grad)
-    _checks.check_same_device(op, names, tensors)
-    if cx.dim() not in (1, 2):
-        raise ValueError(f"{op}: expected cx of shape [B, H] or [H], but got {list(cx.shape)}")
-    expected = [*cx.shape[:-1], 4 * cx.shape[-1]]
-    if list(workspace.shape) != expected:
-        raise ValueError(
-            f"{op}: expected workspace of shape {expected} (cx is {list(cx.shape)}), "
-            f"but got {list(workspace.shape)}"
-        )
-    for name, grad in (("grad_hy", grad_hy), ("grad_cy", grad_cy)):
-        if grad is not None and grad.shape != cx.shape:
-            raise ValueError(f"{op}: expected {name} of the shape of cx {list(cx.shape)}, but got {list(grad.shape)}")
-    return torch.promote_types(cx.dtype, workspace.dtype)
+_registered_fakes: set[str] = set()  # qualnames of the declarations given fake kernels
 
 
 def _registered(qualname: str) -> bool:
@@ -88,50 +21,46 @@ def _registered(qualname: str) -> bool:
     return hasattr(getattr(torch.ops, namespace), name)
 
 
-def register_pointwise_fakes(decl: _declared.Pointwise) -> None:
-    """Fake kernels of a declared pointwise op and its backward op (here: the
-    libraries name this module as the place of their fake kernels)."""
-    n = len(decl.arg_names)
-
-    def fake(*args):
-        shape, dtype = decl.check(decl.name, args[:n], decl.scalars(args))
-        return args[0].new_empty(shape, dtype=dtype)
-
-    def backward_fake(grad, *args):
-        shape, dtype = decl.check_backward(grad, args[:n], decl.scalars(args))
-        return [args[0].new_empty(shape, dtype=dtype) for _ in range(n)]
-
-    torch.library.register_fake(decl.qualname)(fake)
-    torch.library.register_fake(decl.backward_qualname)(backward_fake)
+def _positional(names, args, kwargs) -> tuple:
+    """A call's arguments in schema order (an argument passed by name included)."""
+    if not kwargs:
+        return args
+    rest = names[len(args):]
+    given = [i for i, name in enumerate(rest) if name in kwargs]
+    return (*args, *(kwargs.get(name) for name in rest[:given[-1] + 1])) if given else args
 
 
-if _registered("super_iou::ratio_iou"):
-    from torchops import iou as _iou
+def register_declared(decl: _declared.Op) -> None:
+    """The fake kernels of every op of declaration `decl`, once (where the
+    library defines them)."""
+    if decl.qualname in _registered_fakes or not _registered(decl.qualname):
+        return
+    _registered_fakes.add(decl.qualname)
 
-    register_pointwise_fakes(_iou.DECL)
+    def outputs(args, kwargs, training: bool):
+        inputs, optional, scalars = decl.split(_positional(decl.parameter_names, args, kwargs))
+        shape, dtype = decl.check(decl.name, inputs, scalars, optional)
+        shapes = decl.outputs(shape) + ([decl.workspace.shape(shape)] if training else [])
+        out = [inputs[0].new_empty(s, dtype=dtype) for s in shapes]
+        return out[0] if len(out) == 1 else tuple(out)
 
+    torch.library.register_fake(decl.qualname)(lambda *args, **kwargs: outputs(args, kwargs, False))
+    if decl.workspace is None:
+        n = len(decl.arg_names)
 
-if _registered("super_lstm::lstm_cell"):
+        def backward(grad, *args):
+            shape, dtype = decl.check_backward(grad, args[:n], decl.scalars(args))
+            return [args[0].new_empty(shape, dtype=dtype) for _ in range(n)]
+    else:
+        torch.library.register_fake(decl.training_qualname)(lambda *args, **kwargs: outputs(args, kwargs, True))
+        k, v = decl.output_count, len(decl.saved_names)
 
-    @torch.library.register_fake("super_lstm::lstm_cell")
-    def _lstm_cell_fake(input_gates, hidden_gates, cx, b_ih=None, b_hh=None):
-        _, _, dtype = check_lstm("lstm_cell", input_gates, hidden_gates, cx, b_ih, b_hh)
-        return cx.new_empty(cx.shape, dtype=dtype), cx.new_empty(cx.shape, dtype=dtype)
+        def backward(*args):
+            grads, saved, scalars = args[:k], args[k:k + v], args[k + v:]
+            shape, dtype = decl.check_workspace_backward(grads, saved)
+            return tuple(saved[-1].new_empty(s, dtype=dtype) for s in decl.workspace.result_shapes(shape, *scalars))
 
-    @torch.library.register_fake("super_lstm::_lstm_cell_forward")
-    def _lstm_cell_forward_fake(input_gates, hidden_gates, cx, b_ih=None, b_hh=None):
-        hy, cy = _lstm_cell_fake(input_gates, hidden_gates, cx, b_ih, b_hh)
-        return hy, cy, input_gates.new_empty(input_gates.shape, dtype=hy.dtype)
-
-    @torch.library.register_fake("super_lstm::_lstm_cell_backward")
-    def _lstm_cell_backward_fake(grad_hy, grad_cy, cx, workspace, has_bias):
-        dtype = check_lstm_backward(grad_hy, grad_cy, cx, workspace)
-        grad_bias = workspace.new_empty([workspace.shape[-1] if has_bias else 0], dtype=dtype)
-        return (
-            workspace.new_empty(workspace.shape, dtype=dtype),
-            cx.new_empty(cx.shape, dtype=dtype),
-            grad_bias,
-        )
+    torch.library.register_fake(decl.backward_qualname)(backward)
 
 
 def _register_box_op_fakes() -> None:
@@ -167,5 +96,13 @@ def _register_box_op_fakes() -> None:
         torch.library.register_fake(f"super_iou::{boxes.BOX_OPS[name].backward_name}")(backward_fake(name))
 
 
-if _registered("super_iou::paired_box_iou"):
-    _register_box_op_fakes()
+def register_all() -> None:
+    """Every declared op's fake kernels not given yet, and the box family's."""
+    for op in list(_declared.DECLARED.values()):
+        register_declared(op.decl)
+    if "super_iou::paired_box_iou" not in _registered_fakes and _registered("super_iou::paired_box_iou"):
+        _registered_fakes.add("super_iou::paired_box_iou")
+        _register_box_op_fakes()
+
+
+register_all()

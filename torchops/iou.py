@@ -60,7 +60,7 @@ def ratio_iou(
 
 
 # The twin of RatioIouDecl (csrc/super_iou/ratio_iou.h).
-DECL = _declared.Pointwise(OP, ("x1", "y1", "w1", "h1", "x2", "y2", "w2", "h2"), _checks.check_eps, (1e-5,))
+DECL = _declared.Op(OP, ("x1", "y1", "w1", "h1", "x2", "y2", "w2", "h2"), ("eps",), _checks.check_eps, (1e-5,))
 
 
 def _precheck(args) -> None:
@@ -69,7 +69,7 @@ def _precheck(args) -> None:
         _checks.check_eps("ratio_iou", eps)
 
 
-_op = _declared.declare("ratio_iou", OP, ratio_iou, ratio_iou_eager, DECL.check_call,
+_op = _declared.declare("ratio_iou", ratio_iou, ratio_iou_eager, DECL,
                         autocast=_declared.autocast_float32, precheck=_precheck,
                         normalize=lambda args: (*args[:8], float(args[8])))
 

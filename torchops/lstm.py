@@ -9,12 +9,12 @@ compute it in one pass (float math for float16/bfloat16 inputs).
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import torch
 from torch import Tensor
 
-from torchops import _backends, _checks, _declared, _fake
+from torchops import _backends, _declared
 
 OP = "super_lstm::lstm_cell"
 
@@ -68,11 +68,77 @@ def lstm_cell(
     return _backends.implementation("lstm_cell", backend, input_gates)(input_gates, hidden_gates, cx, b_ih, b_hh)
 
 
-def _check_arguments(args) -> None:
-    input_gates, hidden_gates, cx, b_ih, b_hh = args
-    for name, t in (("input_gates", input_gates), ("hidden_gates", hidden_gates), ("cx", cx)):
-        _checks.check_is_tensor("lstm_cell", name, t)
-    _fake.check_lstm("lstm_cell", input_gates, hidden_gates, cx, b_ih, b_hh)
+# --- the declaration: the twin of LstmCellDecl (csrc/super_lstm/lstm_cell.h) ------------------
+
+class LstmShape(NamedTuple):
+    """The shape of a call (LstmShape): gates [batch, 4 * hidden], cx [batch,
+    hidden]; `batched`: the caller passed 2-D tensors."""
+
+    batch: int
+    hidden: int
+    batched: bool
+
+    def rows(self, width) -> list:
+        """A [batch, width] result in the caller's layout ([width] unbatched)."""
+        return [self.batch, width] if self.batched else [width]
+
+
+def _check_shapes(op: str, inputs, optional) -> LstmShape:
+    """LstmCellDecl::check_shapes, in its order."""
+    input_gates, hidden_gates, cx = inputs
+    if input_gates.dim() not in (1, 2):
+        raise ValueError(f"{op}: expected input_gates of shape [B, 4H] or [4H], but got {list(input_gates.shape)}")
+    width = input_gates.shape[-1]
+    if width % 4 != 0:
+        raise ValueError(
+            f"{op}: expected the last dimension of input_gates to be 4 * hidden_size, "
+            f"but got {width}, which is not a multiple of 4"
+        )
+    if hidden_gates.shape != input_gates.shape:
+        raise ValueError(
+            f"{op}: expected hidden_gates of the shape of input_gates {list(input_gates.shape)}, "
+            f"but got {list(hidden_gates.shape)}"
+        )
+    batched = input_gates.dim() == 2
+    shape = LstmShape(input_gates.shape[0] if batched else 1, width // 4, batched)
+    if list(cx.shape) != shape.rows(shape.hidden):
+        raise ValueError(
+            f"{op}: expected cx of shape {shape.rows(shape.hidden)} (input_gates is {list(input_gates.shape)}), "
+            f"but got {list(cx.shape)}"
+        )
+    for name, bias in zip(("b_ih", "b_hh"), optional):
+        if bias is not None and (bias.dim() != 1 or bias.shape[0] != width):
+            raise ValueError(f"{op}: expected {name} of shape [{width}] (4 * hidden_size), but got {list(bias.shape)}")
+    return shape
+
+
+def _check_workspace(op: str, grads, saved) -> LstmShape:
+    """LstmCellDecl::Workspace::prepare's checks, in its order."""
+    cx, workspace = saved
+    if cx.dim() not in (1, 2):
+        raise ValueError(f"{op}: expected cx of shape [B, H] or [H], but got {list(cx.shape)}")
+    shape = LstmShape(cx.shape[0] if cx.dim() == 2 else 1, cx.shape[-1], cx.dim() == 2)
+    if list(workspace.shape) != shape.rows(4 * shape.hidden):
+        raise ValueError(
+            f"{op}: expected workspace of shape {shape.rows(4 * shape.hidden)} (cx is {list(cx.shape)}), "
+            f"but got {list(workspace.shape)}"
+        )
+    for name, grad in zip(("grad_hy", "grad_cy"), grads):
+        if grad is not None and grad.shape != cx.shape:
+            raise ValueError(f"{op}: expected {name} of the shape of cx {list(cx.shape)}, but got {list(grad.shape)}")
+    return shape
+
+
+DECL = _declared.Op(
+    OP, ("input_gates", "hidden_gates", "cx"), optional_names=("b_ih", "b_hh"), output_names=("hy", "cy"),
+    check_shapes=_check_shapes, output_shapes=lambda shape: [shape.rows(shape.hidden)] * 2,
+    workspace=_declared.Workspace(
+        saved_args=(2,), scalar_names=("has_bias",), shape=lambda shape: shape.rows(4 * shape.hidden),
+        check=_check_workspace,
+        # the gates' gradient (for both gate inputs), cx's, and the bias's ([0] without biases)
+        result_shapes=lambda shape, has_bias: [shape.rows(4 * shape.hidden), shape.rows(shape.hidden),
+                                               [4 * shape.hidden if has_bias else 0]]),
+)
 
 
 def _autocast(device: torch.device, args: tuple) -> tuple:
@@ -86,7 +152,7 @@ def _autocast(device: torch.device, args: tuple) -> tuple:
 
 # Backends, backend selection and the TorchScript mapping (calls of
 # lstm_cell in scripted code compile to the op).
-_op = _declared.declare("lstm_cell", OP, lstm_cell, lstm_cell_eager, _check_arguments, autocast=_autocast)
+_op = _declared.declare("lstm_cell", lstm_cell, lstm_cell_eager, DECL, autocast=_autocast)
 
 
 def run_python(compute, args) -> tuple[Tensor, Tensor]:

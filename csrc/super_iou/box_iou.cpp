@@ -235,7 +235,9 @@ at::Tensor loss_with_reduction(const char* name, const at::Tensor& boxes1, const
       ": expected reduction to be 'none', 'mean' or 'sum', but got '", std::string(reduction), "'");
   const auto loss = forward_op<I>().call(boxes1, boxes2, eps, fmt);
   if (reduction == "sum") return loss.sum();
-  if (reduction == "mean") return loss.numel() > 0 ? loss.mean() : 0.0 * loss.sum();  // torchvision's empty mean
+  if (reduction == "mean") {  // torchvision's empty mean; sym_numel: the sizes may be symbolic (torch.export)
+    return loss.sym_numel() > 0 ? loss.mean() : 0.0 * loss.sum();
+  }
   return loss;
 }
 

@@ -2,19 +2,22 @@
 
 An implementation conforms when, for every case, it returns what the eager
 reference returns, at least as accurately (against eager run in float64 on
-the same inputs): same shape, dtype and device; NaN where eager is NaN in
-every precision, no NaN or inf where eager has a number; values and the
-gradients of every input no further from the float64 reference than a few
-units in the last place (of the dtype, at the tensor's magnitude) plus twice
-eager's own error. The cases cover random shapes, all four float dtypes,
-broadcast, strided and 0-d inputs, empty inputs, ties, degenerate boxes and
-NaN/inf, drawn from a seed; the inputs are the ones torchops' own tests use
+the same inputs, the case's tensors as rounded to its dtype): same shape,
+dtype and device; NaN where eager is NaN in every precision, no NaN or inf
+where eager has a number; values and the gradients of every input no further
+from the float64 reference than a few units in the last place (of the dtype,
+at the tensor's magnitude, or at the size of the rounding errors that its
+conditioning gives: the terms a gradient sums, eager's error in float32) plus
+twice eager's own error. The cases cover random shapes, all four float
+dtypes, broadcast, strided and 0-d inputs, empty inputs, ties, degenerate
+boxes and NaN/inf, drawn from a seed by each op's case builder
+(torchops/testing/_ops.py), which tests/test_conformance.py drives from
+hypothesis; the inputs are the ones torchops' own tests use
 (torchops/testing/_inputs.py).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
@@ -43,105 +46,31 @@ class Case:
     term_scale: Callable | None = None
 
 
-# --- the cases of each op ------------------------------------------------------------------
+# --- the cases of each op (torchops/testing/_ops.py), from a seed -------------------------
 
-def _pick(gen: torch.Generator, options):
-    return options[int(torch.randint(0, len(options), (), generator=gen))]
+class SeededDraw:
+    """The choices of case `index`, from a seeded torch.Generator (a Draw)."""
 
+    edge = False
 
-def _ratio_iou_cases(count: int, gen: torch.Generator) -> Iterator[Case]:
-    kinds, layouts, dtypes = _inputs.RATIO_VALUES, _inputs.RATIO_LAYOUTS, _inputs.DTYPES
-    for i in range(count):
-        # periods 8, 5 and 4: the first 40 cases are 40 different combinations
-        kind, layout, dtype = kinds[i % len(kinds)], layouts[i % len(layouts)], dtypes[i % len(dtypes)]
-        shape = [int(torch.randint(1, 7, (), generator=gen)) for _ in range(int(torch.randint(1, 4, (), generator=gen)))]
-        if i % 9 == 8:
-            shape = [int(torch.randint(30, 300, (), generator=gen))]  # vector bodies with tails
-        seed = int(torch.randint(0, 2**31 - 1, (), generator=gen))
-        eps = _pick(gen, [1e-5] * 4 + [0.0, 1e-3])
-        boxes, description = _inputs.ratio_iou_case(kind, layout, shape, dtype, seed)
-        # edge: values whose intermediate terms overflow, underflow (in float16
-        # already eps**2 at degenerate boxes and ties) or divide by zero (eps 0)
-        edge = kind in ("huge", "tiny", "special") or (dtype == torch.float16 and kind in ("degenerate", "integers")) \
-            or eps == 0.0
-        yield Case(f"{description}, eps={eps:g}", boxes, dtype, (eps,), edge=edge, term_scale=_ratio_iou_term_scale)
+    def __init__(self, gen: torch.Generator, index: int):
+        self.gen, self.index = gen, index
 
+    def cycle(self, options, period: int = 1):
+        return options[(self.index // period) % len(options)]
 
-def _ratio_iou_term_scale(boxes64, grad_outputs) -> float:
-    """|g| (w1 + h1 + w2 + h2) / union: the gradient sums terms of this size
-    that cancel for equal boxes, so rounding follows them, not the result."""
-    x1, y1, w1, h1, x2, y2, w2, h2 = (b.detach().double().cpu() for b in boxes64)
-    union = (w1 * h1 + w2 * h2).abs().clamp(min=1e-5)
-    terms = grad_outputs[0].double().cpu().abs() * (w1.abs() + h1.abs() + w2.abs() + h2.abs()) / union
-    finite = terms[torch.isfinite(terms)]
-    return finite.max().item() if finite.numel() else 0.0
+    def choice(self, options):
+        return options[int(torch.randint(0, len(options), (), generator=self.gen))]
 
-
-def _lstm_cell_cases(count: int, gen: torch.Generator) -> Iterator[Case]:
-    dtypes, biases, layouts = _inputs.DTYPES, _inputs.LSTM_BIASES, _inputs.LSTM_LAYOUTS
-    for i in range(count):
-        dtype, bias, layout = dtypes[i % 4], biases[(i // 4) % 4], layouts[i % 3]
-        batch = _pick(gen, [0, 1, 2, 3, 5, 8])
-        hidden = _pick(gen, [1, 2, 3, 4, 7, 8, 16]) if i % 2 else int(torch.randint(17, 300, (), generator=gen))
-        scale = _pick(gen, [0.5, 3.0, 20.0])
-        specials = [_pick(gen, _inputs.LSTM_SPECIALS) for _ in range(int(torch.randint(1, 6, (), generator=gen)))] \
-            if i % 5 == 4 else []
-        seed = int(torch.randint(0, 2**31 - 1, (), generator=gen))
-        tensors = _inputs.lstm_inputs(batch, hidden, torch.float64, bias, layout, scale, seed,
-                                      specials=specials, requires_grad=False)
-        description = (f"batch={batch} hidden={hidden} {dtype} biases={bias} layout={layout} scale={scale} "
-                       f"seed={seed}" + (f" specials={specials}" if specials else ""))
-        yield Case(description, tensors, dtype, edge=bool(specials), ulps=16.0)
-
-
-# the arguments after the two box tensors, by signature
-_BOX_SIGNATURES = {
-    "box_iou": "fmt", "generalized_box_iou": "fmt", "paired_box_iou": "fmt", "paired_generalized_box_iou": "fmt",
-    "distance_box_iou": "eps", "complete_box_iou": "eps", "paired_distance_box_iou": "eps",
-    "paired_complete_box_iou": "eps",
-    "generalized_box_iou_loss": "loss", "distance_box_iou_loss": "loss", "complete_box_iou_loss": "loss",
-}
-
-
-def _box_cases(op: str, count: int, gen: torch.Generator) -> Iterator[Case]:
-    signature = _BOX_SIGNATURES[op]
-    pairwise = not op.startswith("paired_") and not op.endswith("_loss")
-    formats, layouts, dtypes = _inputs.BOX_FORMATS, _inputs.BOX_LAYOUTS, _inputs.DTYPES
-    for i in range(count):
-        dtype, fmt, layout = dtypes[i % 4], formats[i % 3], layouts[(i // 3) % 3]
-        n = int(torch.randint(0, 4, (), generator=gen)) if i % 4 == 3 else int(torch.randint(4, 41, (), generator=gen))
-        batch = _pick(gen, [(), (2,), (1,)])
-        specials = [int(torch.randint(0, len(_inputs.SPECIAL_BOXES), (), generator=gen))
-                    for _ in range(int(torch.randint(0, 7, (), generator=gen)))]
-        nonfinite = [_pick(gen, [math.nan, math.inf, -math.inf]) for _ in range(2)] if i % 6 == 5 else []
-        seed = int(torch.randint(0, 2**31 - 1, (), generator=gen))
-        b1, b2 = _inputs.box_pair(torch.float64, fmt, n, batch, layout, specials, nonfinite, seed)
-        if pairwise:
-            b1, b2 = b1.reshape(-1, 4)[:12], b2.reshape(-1, 4)[:9]
-        description = (f"{dtype} fmt={fmt} n={n} batch={list(batch)} layout={layout} special boxes={specials}"
-                       + (f" nonfinite={nonfinite}" if nonfinite else "") + f" seed={seed}")
-        args: tuple = ()
-        if signature == "eps":
-            args = (_pick(gen, [1e-7, 1e-7, 0.0, 1e-3]),)
-        elif signature == "loss":
-            args = (_pick(gen, ["none", "none", "mean", "sum"]), _pick(gen, [1e-7, 1e-7, 0.0, 1e-3]))
-        if args:
-            description += f", {', '.join(map(repr, args))}"
-        # edge: NaN/inf, and the huge special box, which overflows float16 (inf)
-        edge = bool(nonfinite) or (dtype == torch.float16 and _HUGE_BOX in specials)
-        yield Case(description, [b1, b2], dtype, args, {"fmt": fmt}, edge=edge, ulps=16.0)
-
-
-_HUGE_BOX = next(i for i, b in enumerate(_inputs.SPECIAL_BOXES) if max(b) > 65504)
+    def integer(self, lo: int, hi: int) -> int:
+        return int(torch.randint(lo, hi, (), generator=self.gen))
 
 
 def _cases(op: str, count: int, seed: int) -> Iterator[Case]:
+    from torchops.testing._ops import spec
+
     gen = torch.Generator().manual_seed(seed)
-    if op == "ratio_iou":
-        return _ratio_iou_cases(count, gen)
-    if op == "lstm_cell":
-        return _lstm_cell_cases(count, gen)
-    return _box_cases(op, count, gen)
+    return (spec(op).case(SeededDraw(gen, i)) for i in range(count))
 
 
 # --- one case ------------------------------------------------------------------------------
@@ -151,7 +80,10 @@ def _as_tuple(x) -> tuple:
 
 
 def _call(public: Callable, backend: str, case: Case, dtype, device, requires_grad: bool):
-    tensors = _inputs.to(case.tensors, dtype, device, requires_grad=requires_grad)
+    """The case in `dtype`: float32 and float64 runs of eager take the inputs
+    rounded to the case's dtype, the numbers every backend is given."""
+    tensors = case.tensors if dtype == case.dtype else _inputs.to(case.tensors, case.dtype, "cpu")
+    tensors = _inputs.to(tensors, dtype, device, requires_grad=requires_grad)
     out = public(*tensors, *case.args, backend=backend, **case.kwargs)
     return tensors, _as_tuple(out)
 
@@ -161,29 +93,56 @@ def _gradients(outputs, tensors, grad_outputs) -> list:
     pairs = [(o, g) for o, g in zip(outputs, grad_outputs) if o.requires_grad]
     if not pairs:
         return [None] * len(wrt)
-    return list(torch.autograd.grad([o for o, _ in pairs], wrt, [g for _, g in pairs], allow_unused=True))
+    return list(torch.autograd.grad([o for o, _ in pairs], wrt, [g.to(o.dtype) for o, g in pairs], allow_unused=True))
 
 
-def _compare(actual, eager, reference, what: str, ulps: float, scale: float = 0.0) -> None:
+def _largest_finite(t) -> float:
+    finite = t[torch.isfinite(t)]
+    return finite.max().item() if finite.numel() else 0.0
+
+
+def _compare(actual, eager, reference, what: str, ulps: float, scale: float = 0.0, float32=None) -> None:
     """assert_as_accurate_as_eager, with the tolerance floor at least `ulps`
-    times eager's largest error in this tensor (and the case's term scale):
-    where sums cancel (gradients of equal boxes), rounding errors follow the
-    size of the terms, which eager's own error shows, not that of the (near
-    zero) result."""
+    times the rounding error that this tensor's conditioning gives: eager's
+    largest error in it, the case's term scale, and that of eager run in
+    float32 (`float32`), scaled to the dtype's precision where that is
+    float64 (whose eager is the reference itself). Where sums cancel
+    (gradients of equal boxes, saturated gates), rounding errors follow the
+    size of the terms, which these errors show, not that of the (near zero)
+    result. Where eager is infinite in both precisions, any non-finite result
+    passes (the sign of a sum of infinities depends on its order)."""
     if eager.numel():
-        e = (eager.double().cpu() - reference.double().cpu()).abs()
-        finite = e[torch.isfinite(e)]
-        scale = max(scale, finite.max().item() / ULP[eager.dtype] if finite.numel() else 0.0)
-    assert_as_accurate_as_eager(actual, eager, reference.to(actual.device), what, ulps=ulps, slack=2.0, scale=scale)
+        ref = reference.double().cpu()
+        scale = max(scale, _largest_finite((eager.double().cpu() - ref).abs()) / ULP[eager.dtype])
+        if float32 is not None:
+            error32 = _largest_finite((float32.double().cpu() - ref).abs())
+            scale = max(scale, error32 / ULP[torch.float32] if eager.dtype == torch.float64 else
+                        error32 / ULP[eager.dtype])
+    assert_as_accurate_as_eager(actual, eager, reference.to(actual.device), what, ulps=ulps, slack=2.0, scale=scale,
+                                infinite_may_be_nonfinite=True)
 
 
-def _check_case(public, backend, case: Case, device, gradients: bool) -> None:
+@dataclass
+class Compared:
+    """What a case compared: (what, got, eager, float64 reference) of each
+    output, and of each gradient (None where gradients were not compared)
+    with whether its input was broadcast (its gradient a sum)."""
+
+    outputs: list
+    gradients: list | None = None
+
+
+def _check_case(public, backend, case: Case, device, gradients: bool) -> Compared | None:
+    """Raises AssertionError where `backend` differs from eager in case `case`;
+    what it compared (None: not a valid call of the op)."""
     wanted_grad = gradients
     try:
         eager_in, eager_out = _call(public, "eager", case, case.dtype, device, wanted_grad)
         ref_in, ref_out = _call(public, "eager", case, torch.float64, device, wanted_grad)
+        f32_in, f32_out = (eager_in, eager_out) if case.dtype == torch.float32 else \
+            _call(public, "eager", case, torch.float32, device, wanted_grad)
     except (TypeError, ValueError, RuntimeError):
-        return  # not a valid call of the op (the case generator's business, not the implementation's)
+        return None  # not a valid call of the op (the case generator's business, not the implementation's)
     snapshot = [None if t is None else t.detach().clone() for t in _inputs.to(case.tensors, case.dtype, device)]
     try:
         got_in, got_out = _call(public, backend, case, case.dtype, device, wanted_grad)
@@ -195,43 +154,48 @@ def _check_case(public, backend, case: Case, device, gradients: bool) -> None:
     if len(got_out) != len(eager_out):
         raise AssertionError(f"returned {len(got_out)} tensors, eager {len(eager_out)}")
     outputs = ("output",) if len(eager_out) == 1 else tuple(f"output {i}" for i in range(len(eager_out)))
-    for label, g, e, r in zip(outputs, got_out, eager_out, ref_out):
+    compared = Compared([])
+    for label, g, e, r, e32 in zip(outputs, got_out, eager_out, ref_out, f32_out):
         if not isinstance(g, torch.Tensor):
             raise AssertionError(f"{label}: returned {type(g).__name__}, not a tensor")
         if g.device != e.device:
             raise AssertionError(f"{label}: on {g.device}, eager's on {e.device}")
-        _compare(g.detach(), e.detach(), r.detach(), f"{label}", case.ulps)
+        _compare(g.detach(), e.detach(), r.detach(), f"{label}", case.ulps, float32=e32.detach())
+        compared.outputs.append((label, g.detach(), e.detach(), r.detach()))
     if not gradients:
-        return
+        return compared
     gen = torch.Generator().manual_seed(1)
     grad_outputs = [torch.randn(e.shape, generator=gen, dtype=torch.float64).to(e.dtype).to(device) for e in eager_out]
     if any(e.requires_grad and not g.requires_grad for g, e in zip(got_out, eager_out)):
         raise AssertionError("its output has no gradient (requires_grad is False) where eager's has one; "
                              "pass gradients=False to check a forward-only implementation")
     eager_grads = _gradients(eager_out, eager_in, grad_outputs)
-    ref_grads = _gradients(ref_out, ref_in, [g.double() for g in grad_outputs])
+    ref_grads = _gradients(ref_out, ref_in, grad_outputs)
+    f32_grads = eager_grads if case.dtype == torch.float32 else _gradients(f32_out, f32_in, grad_outputs)
     got_grads = _gradients(got_out, got_in, grad_outputs)
     present = [(n, t) for n, t in zip(_names(public), got_in) if t is not None]
     term_scale = case.term_scale(ref_in, grad_outputs) if case.term_scale is not None else 0.0
-    for (name, t), g, e, r in zip(present, got_grads, eager_grads, ref_grads):
+    compared.gradients = []
+    for (name, t), g, e, r, e32 in zip(present, got_grads, eager_grads, ref_grads, f32_grads):
         zeros = torch.zeros_like(t)
         g = zeros if g is None else g
         e = zeros if e is None else e
         r = zeros.double() if r is None else r
+        e32 = zeros.float() if e32 is None else e32
         if g.shape != t.shape or g.dtype != t.dtype:
             raise AssertionError(f"gradient of {name}: {g.dtype}{list(g.shape)}, its input is {t.dtype}{list(t.shape)}")
         # a broadcast input's gradient sums many terms: more rounding
         reduction = max(1, max((o.numel() for o in eager_out), default=1) // max(t.numel(), 1))
-        _compare(g, e, r, f"gradient of {name}", case.ulps * reduction, term_scale)
+        _compare(g, e, r, f"gradient of {name}", case.ulps * reduction, term_scale, float32=e32)
+        broadcast = any(o.numel() > t.numel() for o in eager_out)
+        compared.gradients.append((f"gradient of {name}", g, e, r, broadcast))
+    return compared
 
 
 def _names(public) -> tuple[str, ...]:
-    name = public.__name__
-    if name == "ratio_iou":
-        return _inputs.BOX_NAMES
-    if name == "lstm_cell":
-        return _inputs.LSTM_NAMES
-    return ("boxes1", "boxes2")
+    from torchops.testing._ops import spec
+
+    return spec(public.__name__).names
 
 
 # --- the public function -----------------------------------------------------------------------

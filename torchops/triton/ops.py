@@ -20,7 +20,7 @@ import triton
 from torch import Tensor
 from torch.library import triton_op, wrap_triton
 
-from torchops import _fake, _registry, boxes as box_module, iou, lstm
+from torchops import _registry, boxes as box_module, iou, lstm
 from torchops.triton import devices, kernels
 
 # Each kernel's block (elements, box pairs, or rows x hidden units per
@@ -61,7 +61,7 @@ def _reduce_to(grad: Tensor, like: Tensor) -> Tensor:
 # --- ratio_iou ------------------------------------------------------------------------------
 
 def _ratio_iou_inputs(boxes) -> tuple[list[Tensor], torch.Size, torch.dtype]:
-    shape, dtype = _fake.check_boxes("ratio_iou", boxes, 0.0)
+    shape, dtype = iou.DECL.check("ratio_iou", boxes, (0.0,))
     return [b.to(dtype).expand(shape).contiguous() for b in boxes], shape, dtype
 
 
@@ -116,7 +116,7 @@ def ratio_iou(x1, y1, w1, h1, x2, y2, w2, h2, eps=1e-5) -> Tensor:
 def _lstm_inputs(input_gates, hidden_gates, cx, b_ih, b_hh):
     """The checks; then every input in the op's dtype, as [B, 4H] / [B, H] with
     unit stride along the last dimension (rows may be strided)."""
-    batch, hidden, dtype = _fake.check_lstm("lstm_cell", input_gates, hidden_gates, cx, b_ih, b_hh)
+    (batch, hidden, _), dtype = lstm.DECL.check("lstm_cell", (input_gates, hidden_gates, cx), (), (b_ih, b_hh))
 
     def rows(t, width):
         t = t.to(dtype).reshape(-1, width)
