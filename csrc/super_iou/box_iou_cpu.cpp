@@ -9,6 +9,7 @@
 
 #include <string>
 
+#include "common/cpu_entry.h"
 #include "common/raw_views.h"
 #include "super_iou/box_iou.h"
 #include "super_iou/cpu/box_iou_kernel.h"
@@ -30,7 +31,7 @@ template <size_t I>
 at::Tensor box_op_cpu(const at::Tensor& boxes1, const at::Tensor& boxes2, double eps, c10::string_view fmt) {
   constexpr BoxOpDecl decl = kBoxOps[I];
   const auto p = detail::prepare_box_pair(decl.name, decl, boxes1, boxes2, fmt, eps);
-  auto out = at::empty(p.shape, p.boxes1.options().dtype(p.out_dtype));
+  auto out = empty_output(p.shape, p.boxes1.options().dtype(p.out_dtype));
   if (out.numel() == 0) {
     return out;
   }
@@ -57,8 +58,8 @@ std::tuple<at::Tensor, at::Tensor> box_op_backward_cpu(
   const auto p = detail::prepare_box_pair_backward(op.c_str(), decl, grad, boxes1, boxes2, fmt, eps);
   auto shape = p.shape;
   shape.push_back(4);
-  auto grad1 = at::empty(shape, p.boxes1.options());
-  auto grad2 = at::empty(shape, p.boxes1.options());
+  auto grad1 = empty_output(shape, p.boxes1.options());
+  auto grad2 = empty_output(shape, p.boxes1.options());
   if (grad1.numel() == 0) {
     return {grad1, grad2};
   }
