@@ -165,6 +165,7 @@ def _has_native(op: str, device_type: str) -> bool:
 
 
 _is_compiling = torch.compiler.is_compiling  # (one global lookup per call, not three)
+_resolved = _registry.resolved  # (the same dict: the registry clears it, never replaces it)
 
 
 def implementation(op: str, backend: str | None, tensor) -> Callable:
@@ -183,13 +184,13 @@ def implementation(op: str, backend: str | None, tensor) -> Callable:
     name = backend if backend is not None else (_override.get() or _process_wide)
     try:
         # (is_cuda and is_cpu cost a fraction of device.type)
-        return _registry.resolved[op, name, "cuda" if tensor.is_cuda else "cpu" if tensor.is_cpu else tensor.device.type]
+        return _resolved[op, name, "cuda" if tensor.is_cuda else "cpu" if tensor.is_cpu else tensor.device.type]
     except (KeyError, TypeError, AttributeError):  # the first call of its kind, or not a tensor
         device_type = _device_type(tensor)
         # "auto" prefers the op itself; a traced model then records the op,
         # not a frozen copy of its math
         fn = _registry.function(_choose(op, name, device_type, auto_prefers="native"), op, device_type, eager=True)
-        _registry.resolved[op, name, device_type] = fn
+        _resolved[op, name, device_type] = fn
         return fn
 
 

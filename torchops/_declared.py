@@ -198,6 +198,8 @@ class Declared:
     check: Callable  # check(args): readable errors for a bad call
     autocast: Callable  # autocast(device, args) -> args, under autocast
     precheck: Callable | None  # precheck(args), before the op: what its schema would accept wrongly
+    # the argument whose precheck passes when it is a float (skipped then); None: always run it
+    precheck_unless_float: int | None
     normalize: Callable | None  # normalize(args) -> args for the Python backends
     n_params: int
     defaults: tuple  # of the last positional parameters
@@ -251,24 +253,39 @@ class Declared:
         return getattr(getattr(torch.ops, namespace), name).default
 
     def make_native_eager(self) -> Callable:
-        """native_backend outside torch.compile and torch.export, with the op looked up once."""
+        """native_backend outside torch.compile and torch.export, with the op
+        looked up once: _native_call in one frame, the precheck skipped where
+        it passes anyway (a float where the schema takes one)."""
         op = _library.op_caller(self.qualname)
+        n_params, full, check = self.n_params, self._full, self.check
+        precheck, unless_float = self.precheck, self.precheck_unless_float
 
         def native(*args):
-            return self._native_call(op, args)
+            if len(args) != n_params:
+                args = full(args)
+            if precheck is not None and (unless_float is None or type(args[unless_float]) is not float):
+                precheck(args)
+            try:
+                return op(*args)
+            except (TypeError, RuntimeError):
+                check(args)
+                raise
 
         return native
 
 
 def declare(name: str, public: Callable, eager: Callable, decl: Op, *,
-            autocast: Callable, precheck: Callable | None = None,
+            autocast: Callable, precheck: Callable | None = None, precheck_unless_float: int | None = None,
             normalize: Callable | None = None) -> Declared:
     """Op `name` (its public function `public`, running the registered op of
-    declaration `decl` natively), defined by `eager`."""
+    declaration `decl` natively), defined by `eager`. `precheck(args)` runs
+    before the op (for what its schema would accept wrongly), except where
+    argument `precheck_unless_float` is a float."""
     params = [p for p in inspect.signature(public).parameters.values()
               if p.kind is p.POSITIONAL_OR_KEYWORD]
     defaults = tuple(p.default for p in params if p.default is not p.empty)
-    op = Declared(name, decl, eager, decl.check_call, autocast, precheck, normalize, len(params), defaults)
+    op = Declared(name, decl, eager, decl.check_call, autocast, precheck, precheck_unless_float, normalize,
+                  len(params), defaults)
     DECLARED[name] = op
     _registry.declare_op(name, decl.qualname, public)
     _registry.register_builtin(name, {"eager": op.eager_backend, "script": op.script_backend,

@@ -184,6 +184,8 @@ def _as_float_boxes(op: str, name: str, t) -> Tensor:
 
 # --- the built-in implementations -----------------------------------------------------
 
+_FLOATING = frozenset(_checks.FLOAT_DTYPES)
+
 def prepare(public: str, boxes1, boxes2, fmt: str, eps, check: bool = True) -> tuple[Tensor, Tensor]:
     """Integer boxes as float32 and every check (check=False: only what the
     native op does not check itself): the prelude of every implementation."""
@@ -288,11 +290,13 @@ def _native_eager(public: str) -> Callable:
     (Under torch.compile and torch.export that way runs: Dynamo traces it.)"""
     checked = _builtin(public, "native")
     op = _library.op_caller("super_iou::" + public)
-    # (type(eps) is float: the op's schema would take True as 1.0)
+    # (type(eps) is float: the op's schema would take True as 1.0; .dtype in
+    # _FLOATING: the floating dtypes the op takes, fewer instructions than two
+    # is_floating_point() calls; float8 boxes take the checked way either way)
     if public == "box_iou":
         def box_iou(boxes1, boxes2, fmt="xyxy"):
             try:
-                if boxes1.is_floating_point() and boxes2.is_floating_point():
+                if boxes1.dtype in _FLOATING and boxes2.dtype in _FLOATING:
                     return op(boxes1, boxes2, fmt)
             except (AttributeError, TypeError, ValueError, RuntimeError):
                 pass
@@ -304,7 +308,7 @@ def _native_eager(public: str) -> Callable:
 
         def loss(boxes1, boxes2, reduction="none", eps=1e-7, *, fmt="xyxy"):
             try:
-                if type(eps) is float and boxes1.is_floating_point() and boxes2.is_floating_point():
+                if type(eps) is float and boxes1.dtype in _FLOATING and boxes2.dtype in _FLOATING:
                     if reduction == "none":
                         return unreduced(boxes1, boxes2, eps, fmt)
                     return op(boxes1, boxes2, reduction, eps, fmt)
@@ -316,7 +320,7 @@ def _native_eager(public: str) -> Callable:
     if public.startswith(("distance", "complete", "paired_distance", "paired_complete")):
         def with_eps(boxes1, boxes2, eps=1e-7, *, fmt="xyxy"):
             try:
-                if type(eps) is float and boxes1.is_floating_point() and boxes2.is_floating_point():
+                if type(eps) is float and boxes1.dtype in _FLOATING and boxes2.dtype in _FLOATING:
                     return op(boxes1, boxes2, eps, fmt)
             except (AttributeError, TypeError, ValueError, RuntimeError):
                 pass
@@ -326,7 +330,7 @@ def _native_eager(public: str) -> Callable:
     if public.startswith("paired_"):
         def paired_without_eps(boxes1, boxes2, *, fmt="xyxy"):
             try:
-                if boxes1.is_floating_point() and boxes2.is_floating_point():
+                if boxes1.dtype in _FLOATING and boxes2.dtype in _FLOATING:
                     return op(boxes1, boxes2, 0.0, fmt)
             except (AttributeError, TypeError, ValueError, RuntimeError):
                 pass
@@ -336,7 +340,7 @@ def _native_eager(public: str) -> Callable:
 
     def without_eps(boxes1, boxes2, *, fmt="xyxy"):
         try:
-            if boxes1.is_floating_point() and boxes2.is_floating_point():
+            if boxes1.dtype in _FLOATING and boxes2.dtype in _FLOATING:
                 return op(boxes1, boxes2, fmt)
         except (AttributeError, TypeError, ValueError, RuntimeError):
             pass

@@ -70,7 +70,7 @@ def _precheck(args) -> None:
 
 
 _op = _declared.declare("ratio_iou", ratio_iou, ratio_iou_eager, DECL,
-                        autocast=_declared.autocast_float32, precheck=_precheck,
+                        autocast=_declared.autocast_float32, precheck=_precheck, precheck_unless_float=8,
                         normalize=lambda args: (*args[:8], float(args[8])))
 
 

@@ -139,6 +139,25 @@ void elementwise_kernel_contiguous(char* const* data, int64_t n, const Op& op) {
   elementwise_chunk<scalar_t, NOut, NIn>(const_cast<char**>(data), strides.data(), n, op);
 }
 
+// The same loop over [rows, n] operands, on this thread, row by row: operand
+// k's element (r, i) is at data[k] + r * row_strides[k] + i * strides[k]
+// (bytes). That is what TensorIterator runs where it cannot merge the two
+// dimensions (gate views of wider rows) and the rows hold the fastest-varying
+// dimension of the outputs, without building it (see
+// elementwise_kernel_contiguous): the same calls of elementwise_chunk.
+template <typename scalar_t, size_t NOut, size_t NIn, typename Op>
+void elementwise_kernel_rows(
+    char* const* data, const int64_t* row_strides, const int64_t* strides, int64_t rows, int64_t n, const Op& op) {
+  constexpr size_t kOperands = NOut + NIn;
+  std::array<char*, kOperands> row;
+  for (int64_t r = 0; r < rows; ++r) {
+    for (size_t k = 0; k < kOperands; ++k) {
+      row[k] = data[k] + r * row_strides[k];
+    }
+    elementwise_chunk<scalar_t, NOut, NIn>(row.data(), strides, n, op);
+  }
+}
+
 }  // namespace cpu
 }  // namespace CPU_CAPABILITY
 }  // namespace torchops

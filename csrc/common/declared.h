@@ -238,6 +238,12 @@ inline at::Tensor value_or_undefined(const std::optional<at::Tensor>& t) {
   return t.has_value() ? *t : at::Tensor();
 }
 
+// The autograd Functions of an op and of its backward op (below Op).
+template <class Decl>
+struct Autograd;
+template <class Decl>
+struct BackwardAutograd;
+
 template <class Decl, class I = std::make_index_sequence<Decl::kArgNames.size()>,
           class J = std::make_index_sequence<optional_count<Decl>()>, class S = typename Decl::Scalars,
           class G = typename BackwardOf<Decl>::Grads, class V = typename BackwardOf<Decl>::Saved,
@@ -373,6 +379,8 @@ struct Op<Decl, std::index_sequence<I...>, std::index_sequence<J...>, Scalars<S.
   }
 
  private:
+  friend struct Autograd<Decl>;
+  friend struct BackwardAutograd<Decl>;
   using AutogradContext = torch::autograd::AutogradContext;
   using variable_list = torch::autograd::variable_list;
 
@@ -433,7 +441,28 @@ struct Op<Decl, std::index_sequence<I...>, std::index_sequence<J...>, Scalars<S.
       return Decl::kArgNames;
     }
   }
-  static std::string scalar_key(size_t j) { return "scalar" + std::to_string(j); }
+  // The scalars in the autograd context: saved_data["scalar<j>"] (keys made once).
+  static const std::array<std::string, sizeof...(S)>& scalar_keys() {
+    static const auto keys = [] {
+      std::array<std::string, sizeof...(S)> k;
+      for (size_t j = 0; j < k.size(); ++j) {
+        k[j] = "scalar" + std::to_string(j);
+      }
+      return k;
+    }();
+    return keys;
+  }
+  static void save_scalars([[maybe_unused]] AutogradContext* ctx, S... s) {
+    [[maybe_unused]] size_t j = 0;
+    ((ctx->saved_data[scalar_keys()[j++]] = s), ...);
+  }
+  static std::tuple<S...> saved_scalars(AutogradContext* ctx) {
+    return saved_scalars(ctx, std::index_sequence_for<S...>{});
+  }
+  template <size_t... L>
+  static std::tuple<S...> saved_scalars([[maybe_unused]] AutogradContext* ctx, std::index_sequence<L...>) {
+    return std::tuple<S...>{ctx->saved_data[scalar_keys()[L]].template to<S>()...};
+  }
 
   // Every tensor given floating and on one device; the promoted dtype, as in
   // the eager expression (0-d tensors count less).
@@ -520,56 +549,34 @@ struct Op<Decl, std::index_sequence<I...>, std::index_sequence<J...>, Scalars<S.
     return Decl::Workspace::prepare(op, std::move(grads), std::move(saved));
   }
 
-  // The plain form's autograd Function: saves the inputs and the scalars.
-  struct Function : torch::autograd::Function<Function> {
-    static at::Tensor forward(AutogradContext* ctx, TensorRef<I>... t, S... s) {
-      at::AutoDispatchBelowADInplaceOrView guard;
-      size_t j = 0;
-      ((ctx->saved_data[scalar_key(j++)] = s), ...);
+  // The autograd Function's forward, for both forms (Autograd<Decl>): runs the
+  // op below autograd and saves what the backward reads. Plain form: the
+  // inputs and the scalars. Workspace form: with `training` (autograd records
+  // the call) the training op, which also returns the workspace, saving the
+  // kSavedArgs inputs, the workspace, the scalars and which optional inputs
+  // were given; without, the op (no workspace written); return_workspace: the
+  // training op, whose workspace is also returned (as that op returns it),
+  // not differentiable. (The plain form ignores both flags.)
+  static variable_list autograd_forward(
+      AutogradContext* ctx, TensorRef<I>... t, OptionalRef<J>... o, S... s, bool training, bool return_workspace) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    if constexpr (!kWorkspace) {
+      (void)training;
+      (void)return_workspace;
+      save_scalars(ctx, s...);
       ctx->save_for_backward({t...});
-      return call(t..., s...);
-    }
-
-    static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
-      const auto saved = ctx->get_saved_variables();
-      auto grads = call_backward_op(
-          [&] { return call_saved(ctx, grad_outputs[0], saved, std::index_sequence_for<S...>{}); });
-      // A broadcast input gets the sum of its gradient over the broadcast dims.
-      for (size_t i = 0; i < N; ++i) {
-        if (grads[i].sizes() != saved[i].sizes()) {
-          grads[i] = at::sum_to(grads[i], saved[i].sizes());
-        }
-      }
-      grads.resize(N + sizeof...(S));  // none for the scalars
-      return grads;
-    }
-
-    template <size_t... L>
-    static std::vector<at::Tensor> call_saved(
-        AutogradContext* ctx, const at::Tensor& grad, const variable_list& saved, std::index_sequence<L...>) {
-      return call_backward(grad, saved[I]..., ctx->saved_data[scalar_key(L)].template to<S>()...);
-    }
-  };
-
-  // The workspace form's autograd Function. training: a gradient will be
-  // asked for (run the training forward and save its workspace);
-  // return_workspace: also return it (as the training forward op does), not
-  // differentiable. Inference writes no workspace.
-  struct WorkspaceFunction : torch::autograd::Function<WorkspaceFunction> {
-    static variable_list forward(AutogradContext* ctx, TensorRef<I>... t, OptionalRef<J>... o, S... s,
-                                 bool training, bool return_workspace) {
-      at::AutoDispatchBelowADInplaceOrView guard;
+      return {call(t..., s...)};
+    } else {
       if (!training && !return_workspace) {
         return as_list(call(t..., o..., s...));
       }
+      save_scalars(ctx, s...);
       auto out = as_list(call_training(t..., o..., s...));
       if constexpr (M > 0) {
         int64_t present = 0;  // bit j: optional input j given
         ((present |= (o.has_value() && o->defined()) ? int64_t{1} << J : 0), ...);
         ctx->saved_data["present"] = present;
       }
-      size_t j = 0;
-      ((ctx->saved_data[scalar_key(j++)] = s), ...);
       const std::array<const at::Tensor*, N> inputs{&t...};
       variable_list saved;
       saved.reserve(sizeof...(V));
@@ -585,74 +592,81 @@ struct Op<Decl, std::index_sequence<I...>, std::index_sequence<J...>, Scalars<S.
       ctx->mark_non_differentiable({out[K]});
       return out;
     }
+  }
 
-    static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
-      const auto saved = ctx->get_saved_variables();
+  // The autograd Function's backward: the backward op on what the forward
+  // saved, a gradient for each input.
+  static variable_list autograd_backward(AutogradContext* ctx, variable_list grad_outputs) {
+    const auto saved = ctx->get_saved_variables();
+    if constexpr (!kWorkspace) {
+      auto grads = call_backward_op([&] {
+        return std::apply(
+            [&](S... sc) { return call_backward(grad_outputs[0], saved[I]..., sc...); }, saved_scalars(ctx));
+      });
+      // A broadcast input gets the sum of its gradient over the broadcast dims.
+      for (size_t i = 0; i < N; ++i) {
+        if (grads[i].sizes() != saved[i].sizes()) {
+          grads[i] = at::sum_to(grads[i], saved[i].sizes());
+        }
+      }
+      grads.resize(N + sizeof...(S) + 2);  // none for the scalars and the flags
+      return grads;
+    } else {
       std::array<bool, M> present{};
       if constexpr (M > 0) {
         const int64_t bits = ctx->saved_data["present"].toInt();
         present = {((bits >> J) & 1) != 0 ...};
       }
-      const auto scalars = backward_scalars(ctx, present, std::index_sequence_for<S...>{});
+      const auto scalars =
+          std::apply([&](S... sc) { return Decl::Workspace::scalars(present, sc...); }, saved_scalars(ctx));
       auto input_grads = Decl::Workspace::input_grads(
           call_backward_op([&] {
             return std::apply([&](B... b) { return call_backward(grad_outputs[G]..., saved[V]..., b...); }, scalars);
           }),
           present);
-      variable_list grads(N + M + sizeof...(S) + 2);  // none for the scalars and the two flags
+      variable_list grads(N + M + sizeof...(S) + 2);  // none for the scalars and the flags
       std::move(input_grads.begin(), input_grads.end(), grads.begin());
       return grads;
     }
+  }
 
-    template <size_t... L>
-    static std::tuple<B...> backward_scalars(
-        AutogradContext* ctx, const std::array<bool, M>& present, std::index_sequence<L...>) {
-      return Decl::Workspace::scalars(present, ctx->saved_data[scalar_key(L)].template to<S>()...);
-    }
-  };
-
-  // The backward op is not differentiable itself: double backward is an
-  // error that says so, instead of silently wrong second derivatives. (Plain
-  // backward passes skip this kernel: see call_backward_op.) The gradients
-  // come as optionals: an undefined one (an output not used) is no input of
-  // the node.
-  struct BackwardFunction : torch::autograd::Function<BackwardFunction> {
-    static variable_list forward(AutogradContext* /*ctx*/, typename OptionalRefOf<G>::type... g, TensorRef<V>... v,
-                                 B... b) {
-      at::AutoDispatchBelowADInplaceOrView guard;
-      return as_list(call_backward(value_or_undefined(g)..., v..., b...));
-    }
-    static variable_list backward(AutogradContext* /*ctx*/, variable_list /*grad_outputs*/) {
-      TORCH_CHECK(false, Decl::kName, ": double backward (gradients of gradients) is not supported");
-    }
-  };
-
-  // Whether autograd will record this call: then the forward saves a workspace.
-  static bool needs_gradient(TensorRef<I>... t, OptionalRef<J>... o) {
-    return at::GradMode::is_enabled() &&
-        ((t.requires_grad() || ...) || ((o.has_value() && o->defined() && o->requires_grad()) || ...));
+  // The backward op's autograd Function's forward (BackwardAutograd<Decl>).
+  // The gradients come as optionals: an undefined one (an output not used) is
+  // no input of the node.
+  static variable_list backward_autograd_forward(
+      AutogradContext* /*ctx*/, typename OptionalRefOf<G>::type... g, TensorRef<V>... v, B... b) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    return as_list(call_backward(value_or_undefined(g)..., v..., b...));
   }
 
   static Out autograd_entry(TensorRef<I>... t, OptionalRef<J>... o, S... s) {
     // building the autograd node reads each input's device
     check_defined(Decl::kName, Decl::kArgNames, {t...});
-    if constexpr (kWorkspace) {
-      const bool training = needs_gradient(t..., o...);
-      return from_list<Out>(WorkspaceFunction::apply(t..., o..., s..., training, false));
-    } else {
-      return Function::apply(t..., s...);
+    const bool training = records_gradient({&t..., optional_pointer(o)...});
+    if (!training && !apply_raises({&t..., optional_pointer(o)...})) {
+      BelowAutograd below;
+      return call(t..., o..., s...);
     }
+    return from_list<Out>(Autograd<Decl>::apply(t..., o..., s..., training, false));
   }
   static TrainingOut training_autograd_entry(TensorRef<I>... t, OptionalRef<J>... o, S... s) {
     check_defined(Decl::kName, Decl::kArgNames, {t...});
-    return from_list<TrainingOut>(WorkspaceFunction::apply(t..., o..., s..., true, true));
+    if (!records_gradient({&t..., optional_pointer(o)...}) && !apply_raises({&t..., optional_pointer(o)...})) {
+      BelowAutograd below;
+      return call_training(t..., o..., s...);
+    }
+    return from_list<TrainingOut>(Autograd<Decl>::apply(t..., o..., s..., true, true));
   }
   static BackwardOut backward_autograd_entry(TensorRef<G>... g, TensorRef<V>... v, B... b) {
     if constexpr (!kWorkspace) {
       check_defined(backward_label(), {"grad"}, {g...});
     }
     check_defined(backward_label(), saved_names(), {v...});
-    return from_list<BackwardOut>(BackwardFunction::apply(as_optional(g)..., v..., b...));
+    if (!records_gradient({&g..., &v...}) && !apply_raises({&g..., &v...})) {
+      BelowAutograd below;
+      return call_backward(g..., v..., b...);
+    }
+    return from_list<BackwardOut>(BackwardAutograd<Decl>::apply(as_optional(g)..., v..., b...));
   }
 
   template <c10::DeviceType device>
@@ -664,6 +678,39 @@ struct Op<Decl, std::index_sequence<I...>, std::index_sequence<J...>, Scalars<S.
   static std::optional<at::Tensor> autocast_optional(
       const std::optional<at::Tensor>& t, at::ScalarType dtype, c10::DeviceType device) {
     return t.has_value() ? std::optional<at::Tensor>(autocast_to(*t, dtype, device)) : std::nullopt;
+  }
+};
+
+// The autograd Function of an op (both forms; what it does is Op's
+// autograd_forward and autograd_backward) and that of its backward op, whose
+// backward is an error that says so: double backward is not supported, rather
+// than silently wrong second derivatives. (Plain backward passes skip that
+// kernel: see call_backward_op.) Templates of the declaration alone, not
+// members of Op: CppNode::apply demangles its Function's type name on every
+// backward call (Node::name(), for its error messages), and the name of a
+// member of Op, with its index-sequence parameters, cost 22k instructions a
+// call for lstm_cell, 4k for a short name.
+template <class Decl>
+struct Autograd : torch::autograd::Function<Autograd<Decl>> {
+  template <class... A>
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, A&&... a) {
+    return Op<Decl>::autograd_forward(ctx, std::forward<A>(a)...);
+  }
+  static torch::autograd::variable_list backward(
+      torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grad_outputs) {
+    return Op<Decl>::autograd_backward(ctx, std::move(grad_outputs));
+  }
+};
+
+template <class Decl>
+struct BackwardAutograd : torch::autograd::Function<BackwardAutograd<Decl>> {
+  template <class... A>
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, A&&... a) {
+    return Op<Decl>::backward_autograd_forward(ctx, std::forward<A>(a)...);
+  }
+  static torch::autograd::variable_list backward(
+      torch::autograd::AutogradContext* /*ctx*/, torch::autograd::variable_list /*grad_outputs*/) {
+    TORCH_CHECK(false, Decl::kName, ": double backward (gradients of gradients) is not supported");
   }
 };
 

@@ -198,6 +198,10 @@ class BoxPairBackwardFunction : public torch::autograd::Function<BoxPairBackward
 template <size_t I>
 at::Tensor box_pair_autograd(const at::Tensor& boxes1, const at::Tensor& boxes2, double eps, c10::string_view fmt) {
   check_defined(kBoxOps[I].name, {"boxes1", "boxes2"}, {boxes1, boxes2});
+  if (!records_gradient({&boxes1, &boxes2}) && !apply_raises({&boxes1, &boxes2})) {
+    BelowAutograd below;
+    return forward_op<I>().call(boxes1, boxes2, eps, fmt);
+  }
   return BoxPairFunction<I>::apply(boxes1, boxes2, eps, fmt);
 }
 
@@ -205,6 +209,10 @@ template <size_t I>
 std::tuple<at::Tensor, at::Tensor> box_pair_backward_autograd(
     const at::Tensor& grad, const at::Tensor& boxes1, const at::Tensor& boxes2, double eps, c10::string_view fmt) {
   check_defined(kBoxOps[I].name, {"grad", "boxes1", "boxes2"}, {grad, boxes1, boxes2});
+  if (!records_gradient({&grad, &boxes1, &boxes2}) && !apply_raises({&grad, &boxes1, &boxes2})) {
+    BelowAutograd below;
+    return backward_op<I>().call(grad, boxes1, boxes2, eps, fmt);
+  }
   auto grads = BoxPairBackwardFunction<I>::apply(grad, boxes1, boxes2, eps, fmt);
   return {grads[0], grads[1]};
 }

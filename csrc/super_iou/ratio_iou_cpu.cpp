@@ -35,7 +35,7 @@ std::array<char*, sizeof...(Tensors)> data_pointers(const Tensors&... tensors) {
 // Both take their arguments checked and promoted (RatioIouOp::impl_kernels).
 at::Tensor ratio_iou_cpu(const declared::Prepared<8>& prepared, double eps) {
   // Always a contiguous output (the fake kernel promises that layout).
-  auto out = at::empty(prepared.shape, prepared.inputs[0].options());
+  auto out = empty_output(prepared.shape, prepared.inputs[0].options());
   if (serial_without_iterator(out.numel()) && all_contiguous_with_sizes(prepared.inputs, prepared.shape)) {
     const auto& b = prepared.inputs;
     const auto data = data_pointers(out, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]);
@@ -53,9 +53,9 @@ std::vector<at::Tensor> ratio_iou_backward_cpu(
   std::vector<at::Tensor> grads;
   grads.reserve(8);
   for (int i = 0; i < 8; ++i) {
-    grads.push_back(at::empty(prepared.shape, prepared.inputs[0].options()));
+    grads.push_back(empty_output(prepared.shape, prepared.inputs[0].options()));
   }
-  const auto grad_in = grad.to(dtype);
+  const auto grad_in = grad.scalar_type() == dtype ? grad : grad.to(dtype);
   if (serial_without_iterator(grad_in.numel()) && all_contiguous_with_sizes({grad_in}, prepared.shape) &&
       all_contiguous_with_sizes(prepared.inputs, prepared.shape)) {
     const auto& g = grads;

@@ -8,6 +8,7 @@
 #include <torch/library.h>
 
 #include "common/checks.h"
+#include "common/cpu_entry.h"
 
 namespace torchops {
 
@@ -118,10 +119,10 @@ std::array<at::Tensor, 5> LstmCellDecl::Workspace::input_grads(
 LstmOutputs::LstmOutputs(const LstmArgs& args, bool training) {
   const auto [batch, hidden, batched] = args.shape;
   const auto options = args.inputs[2].options();
-  hy = at::empty({batch, hidden}, options);
-  cy = at::empty({batch, hidden}, options);
+  hy = empty_output({batch, hidden}, options);
+  cy = empty_output({batch, hidden}, options);
   if (training) {
-    workspace = at::empty({batch, 4 * hidden}, options);
+    workspace = empty_output({batch, 4 * hidden}, options);
   }
 }
 

@@ -23,6 +23,9 @@ struct BoxLoopArgs {
   int64_t column_stride1, column_stride2;
 };
 
+// Transcendental-heavy (CIoU's atan): fewer elements per thread than ATen's default.
+inline constexpr int64_t kBoxGrainSize = 4096;
+
 }  // namespace torchops
 
 namespace at::native {
@@ -34,6 +37,15 @@ namespace at::native {
 using torchops_box_op_fn = void (*)(at::TensorIteratorBase& iter, size_t op, const torchops::BoxLoopArgs& args);
 DECLARE_DISPATCH(torchops_box_op_fn, torchops_box_op_stub)
 DECLARE_DISPATCH(torchops_box_op_fn, torchops_box_op_backward_stub)
+
+// The same loops on this thread over one chunk of n pairs, without
+// TensorIterator: data and strides (bytes) of the operands in the order
+// above, boxes of dtype `dtype`. What TensorIterator runs where it merges
+// every dimension into one and does not split it over threads.
+using torchops_box_op_chunk_fn = void (*)(
+    char** data, const int64_t* strides, int64_t n, at::ScalarType dtype, size_t op, const torchops::BoxLoopArgs& args);
+DECLARE_DISPATCH(torchops_box_op_chunk_fn, torchops_box_op_chunk_stub)
+DECLARE_DISPATCH(torchops_box_op_chunk_fn, torchops_box_op_backward_chunk_stub)
 
 // The forward of op kBoxOps[op] over the pairwise layout (see
 // detail::pairwise_layout): out is a contiguous [batch, n, m] tensor of the
