@@ -15,14 +15,20 @@
 // state live across the row loop. The EXP_IOU_VARIANT lines at the end name
 // each variant and say what it changes. At launch, rows_per_block 0 takes
 // production's split count (a grid of whole waves of resident blocks), N > 0
-// takes N rows a block (several waves).
+// takes N rows a block (several waves). The lin* variants (lin_iou_kernel,
+// struct Lin) write the output in linear address order instead of tiles, as
+// fill_ does (rows_per_block does not apply to them).
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "super_iou/box_iou_math.h"
+
+// after box_iou_math.h (c10/macros/Macros.h: C10_HOST_DEVICE); the header itself includes neither
+#include <ATen/cuda/detail/IntegerDivider.cuh>
 
 namespace exp_iou {
 using namespace torchops;
@@ -456,6 +462,337 @@ __global__ void __launch_bounds__(V::kThreads, V::kMinBlocks) exp_iou_kernel(flo
   }
 }
 
+// --- "lin": the output in linear address order, as fill_ writes it ------------------------------
+//
+// The flat [N, M] output is cut into 16-byte units (4 floats): unit u holds flat elements
+// e = 4u .. 4u + 3, element e is row i = e / M, column j = e % M (ATen's IntDivider: a
+// multiply-high and a shift). Consecutive threads of a block write consecutive units,
+// consecutive blocks consecutive runs of them: the store stream of ATen's vectorized fill_.
+// Lin<Units, Threads, Order, Store, Work, Cols>:
+// - Units: units a thread writes per iteration (1, 2, 4); Threads: the block size.
+// - Order 0: block b writes units [b T U, (b + 1) T U), its k-th unit at b T U + k T + t (stride
+//   blockDim; one block per T U units, several waves: fill_'s order with U = 1, T = 128).
+//   Order 1: a grid of resident blocks, grid-stride: iteration it, unit k of thread t of block b
+//   is (it U + k) G + b T + t, G = gridDim T (the whole grid writes one compact band).
+// - Store: 0 plain st.global.v4, 1 st.global.cs.v4 (__stcs). Work: 0 IoU, 1 store-only (a value
+//   from the index: the ceiling of the order and its stores; no division, no loads).
+// - Cols: where a pair's boxes come from. 0 "inline": the row box (one __ldg float4 a unit; a
+//   warp's threads are mostly on one row: a broadcast) and the unit's 4 column boxes (4 __ldg
+//   float4, L1/L2 hits) from the inputs, their geometry, area and range test computed per unit.
+//   1 "smem": the block stages every column's IouBox once in shared memory (Order 1: a block's
+//   units reach every column; groups of 4 columns, 5 float4: x1, y1, x2, y2, area; 20 B a
+//   column, M <= 5632) and their range test (__syncthreads_and); the row box inline.
+//   2 "prep": a first kernel writes every row's IouBox and range flag (32-byte records) and
+//   every column's (groups of 4: the 5 float4 and a word of 4 flag bytes, 96 B) to scratch; a
+//   unit loads 2 + 6 vectors, no geometry.
+// A unit takes iou_in_range for its 4 pairs where its row box and its 4 columns are in range
+// (the production kernel's per-tile rule, per unit: the same IouBox values, the same bits),
+// else iou_general.
+// Fast kernels (kFast: M % 4 == 0, the output 16-byte aligned) have every unit in one row with
+// j % 4 == 0. The general kernel takes each element's own (i, j) (a unit may straddle rows, or
+// several when M < 4), stores a whole unit as one vector where the output is aligned, else and
+// in the last, partial unit as scalars. Sizes: N M <= 2^31 - 4 (the divider's range) and one
+// batch; anything else goes to the production kernel (launch_lin).
+template <int Units, int Threads, int Order, int Store, int Work, int Cols>
+struct Lin {
+  static_assert(Units == 1 || Units == 2 || Units == 4, "Lin: Units 1, 2 or 4");
+  static_assert(Order == 0 || Order == 1, "Lin: Order 0 or 1");
+  static_assert(Cols >= 0 && Cols <= 2 && (Cols != 1 || Order == 1), "Lin: Cols 0, 1 (Order 1 only) or 2");
+  static constexpr int kUnits = Units, kThreads = Threads, kOrder = Order, kStore = Store, kWork = Work,
+                       kCols = Cols;
+  static constexpr int kMinBlocks = 1024 / Threads;  // <= 64 registers, as the tile variants
+  // float4s a group of 4 columns takes (smem: x1, y1, x2, y2, area; prep: and the flags)
+  static constexpr int kGroup = Cols == 1 ? 5 : 6;
+};
+
+struct alignas(32) LinRecord {  // a row's IouBox and range flag (1.0f in range) in the prep scratch
+  float4 corners;
+  float area, ok, pad0, pad1;
+};
+
+using LinDivider = at::cuda::detail::IntDivider<uint32_t>;
+
+struct LinParams {
+  uint32_t n, m, total, units;
+  LinDivider div_m;
+  int64_t row_stride1, column_stride1, row_stride2, column_stride2;
+  BoxFormat format;
+  bool vec_store;            // the output 16-byte aligned: every whole unit one float4
+  const LinRecord* rows;     // prep: n records
+  const float4* columns;     // prep: (m + 3) / 4 groups of 6 float4
+};
+
+// A box of the inputs: one float4 (kBoxVec: xyxy float, contiguous [., 4], 16-byte aligned) or
+// load_box's four loads.
+template <bool kBoxVec, typename scalar_t>
+__device__ __forceinline__ Box4<float> lin_load_box(const scalar_t* __restrict__ base, uint32_t index,
+                                                    int64_t row_stride, int64_t column_stride) {
+  if constexpr (kBoxVec) {
+    static_assert(std::is_same_v<scalar_t, float>, "kBoxVec: float boxes");
+    const float4 v = __ldg(reinterpret_cast<const float4*>(base) + index);
+    return {{v.x, v.y, v.z, v.w}};
+  } else {
+    return load_box(base + index * row_stride, column_stride);
+  }
+}
+
+// iou_box without its short-circuits: the same range test and values, no branches (a unit
+// tests 5 boxes; iou_box's && chain compiles to a branch a test)
+__device__ __forceinline__ bool lin_coordinate_in_range(float c) {
+  const float m = fabsf(c);
+  return (m == 0.0f) | ((m >= 0x1p-16f) & (m <= 0x1p20f));  // NaN: false
+}
+
+__device__ __forceinline__ bool lin_side_in_range(float w, float lo, float hi) {
+  return (fabsf(w) <= 0x1p20f) & ((w <= 0.0f) | (fabsf((hi - lo) - w) <= 0.125f * w));
+}
+
+// kXyxy (the format known to be xyxy: w is x2 - x1, h is y2 - y1, computed as side_in_range
+// recomputes them): side_in_range(w, x1, x2) is then |w| <= 2^20. (Finite w: (x2 - x1) - w is
+// +0, and 0 <= 0.125 w wherever w > 0, so the second clause holds; otherwise both are false.)
+template <bool kXyxy = false>
+__device__ __forceinline__ IouBox lin_iou_box(const BoxGeometry<float>& g, bool& in_range) {
+  const float area = g.w * g.h;
+  const bool corners = lin_coordinate_in_range(g.x1) & lin_coordinate_in_range(g.y1) &
+      lin_coordinate_in_range(g.x2) & lin_coordinate_in_range(g.y2);
+  if constexpr (kXyxy) {
+    in_range = corners & (fabsf(g.w) <= 0x1p20f) & (fabsf(g.h) <= 0x1p20f);
+  } else {
+    in_range = corners & lin_side_in_range(g.w, g.x1, g.x2) & lin_side_in_range(g.h, g.y1, g.y2);
+  }
+  return {g.x1, g.y1, g.x2, g.y2, in_range ? fmaxf(area, 0x1p-100f) : area};
+}
+
+// kBoxVec: the format is xyxy (known at compile time); else the launch's
+template <bool kBoxVec, typename scalar_t>
+__device__ __forceinline__ IouBox lin_box(const scalar_t* __restrict__ base, uint32_t index, int64_t row_stride,
+                                          int64_t column_stride, BoxFormat format, bool& ok) {
+  const Box4<float> box = lin_load_box<kBoxVec>(base, index, row_stride, column_stride);
+  return lin_iou_box<kBoxVec>(box_geometry(kBoxVec ? BoxFormat::XYXY : format, box), ok);
+}
+
+__device__ __forceinline__ IouBox lin_record(const LinRecord* __restrict__ r, bool& ok) {
+  const float4 c = __ldg(&r->corners);
+  const float2 ao = __ldg(reinterpret_cast<const float2*>(&r->area));
+  ok = ao.y != 0.0f;
+  return {c.x, c.y, c.z, c.w, ao.x};
+}
+
+// The value the store-only variants write at flat element e: in [1, 2), never NaN.
+__device__ __forceinline__ float lin_index_value(uint32_t e) { return __uint_as_float(0x3f800000u | (e & 0x7fffffu)); }
+
+// Cols 1: the staged column groups (dynamic shared memory)
+extern __shared__ float4 lin_shared[];
+
+template <class L, bool kFast, bool kBoxVec, typename scalar_t>
+struct LinOps {
+  // the group of 4 columns that holds column j (shared memory or the prep scratch)
+  static __device__ __forceinline__ const float4* group(const LinParams& p, uint32_t j) {
+    if constexpr (L::kCols == 1) {
+      return lin_shared + (j >> 2) * L::kGroup;
+    } else {
+      return p.columns + (j >> 2) * L::kGroup;
+    }
+  }
+
+  static __device__ __forceinline__ float4 load4(const float4* ptr) {
+    if constexpr (L::kCols == 1) {
+      return *ptr;
+    } else {
+      return __ldg(ptr);
+    }
+  }
+
+  // unit u of a fast kernel: row i, columns j .. j + 3, j % 4 == 0
+  static __device__ __forceinline__ void fast_unit(float* __restrict__ out, const scalar_t* __restrict__ a,
+                                                   const scalar_t* __restrict__ b, const LinParams& p,
+                                                   bool staged_ok, uint32_t u) {
+    const uint32_t e = 4 * u;
+    float v[4];
+    if constexpr (L::kWork == 1) {
+#pragma unroll
+      for (int c = 0; c < 4; ++c) v[c] = lin_index_value(e + c);
+    } else {
+      const auto dm = p.div_m.divmod(e);
+      const uint32_t i = dm.div, j = dm.mod;
+      bool ok = true;
+      IouBox row;
+      if constexpr (L::kCols == 2) {
+        row = lin_record(p.rows + i, ok);
+      } else {
+        row = lin_box<kBoxVec>(a, i, p.row_stride1, p.column_stride1, p.format, ok);
+      }
+      IouBox col[4];
+      if constexpr (L::kCols == 0) {
+#pragma unroll
+        for (int c = 0; c < 4; ++c) {
+          bool col_ok = true;
+          col[c] = lin_box<kBoxVec>(b, j + c, p.row_stride2, p.column_stride2, p.format, col_ok);
+          ok = ok & col_ok;
+        }
+      } else {
+        const float4* g = group(p, j);
+        float4 f[5];
+#pragma unroll
+        for (int q = 0; q < 5; ++q) f[q] = load4(g + q);
+        col[0] = {f[0].x, f[1].x, f[2].x, f[3].x, f[4].x};
+        col[1] = {f[0].y, f[1].y, f[2].y, f[3].y, f[4].y};
+        col[2] = {f[0].z, f[1].z, f[2].z, f[3].z, f[4].z};
+        col[3] = {f[0].w, f[1].w, f[2].w, f[3].w, f[4].w};
+        if constexpr (L::kCols == 1) {
+          ok = ok & staged_ok;
+        } else {
+          ok = ok & (__ldg(reinterpret_cast<const uint32_t*>(g + 5)) == 0x01010101u);
+        }
+      }
+      if (ok) {
+#pragma unroll
+        for (int c = 0; c < 4; ++c) v[c] = iou_in_range(row, col[c]);
+      } else {
+#pragma unroll
+        for (int c = 0; c < 4; ++c) v[c] = iou_general(row, col[c]);
+      }
+    }
+    store4<L::kStore>(out + e, v[0], v[1], v[2], v[3]);
+  }
+
+  // one pair of the general kernel
+  static __device__ __forceinline__ float pair(const scalar_t* __restrict__ a, const scalar_t* __restrict__ b,
+                                               const LinParams& p, bool staged_ok, uint32_t i, uint32_t j) {
+    bool row_ok = true, col_ok = true;
+    IouBox row, col;
+    if constexpr (L::kCols == 2) {
+      row = lin_record(p.rows + i, row_ok);
+    } else {
+      row = lin_box<kBoxVec>(a, i, p.row_stride1, p.column_stride1, p.format, row_ok);
+    }
+    if constexpr (L::kCols == 0) {
+      col = lin_box<kBoxVec>(b, j, p.row_stride2, p.column_stride2, p.format, col_ok);
+    } else {
+      const float* g = reinterpret_cast<const float*>(group(p, j)) + (j & 3);
+      if constexpr (L::kCols == 1) {
+        col = {g[0], g[4], g[8], g[12], g[16]};
+        col_ok = staged_ok;
+      } else {
+        col = {__ldg(g), __ldg(g + 4), __ldg(g + 8), __ldg(g + 12), __ldg(g + 16)};
+        col_ok = __ldg(reinterpret_cast<const uint8_t*>(group(p, j) + 5) + (j & 3)) != 0;
+      }
+    }
+    return row_ok && col_ok ? iou_in_range(row, col) : iou_general(row, col);
+  }
+
+  // unit u of the general kernel: every element its own (i, j); the last unit may be partial
+  static __device__ __forceinline__ void general_unit(float* __restrict__ out, const scalar_t* __restrict__ a,
+                                                      const scalar_t* __restrict__ b, const LinParams& p,
+                                                      bool staged_ok, uint32_t u) {
+    const uint32_t e = 4 * u;
+    const uint32_t count = p.total - e < 4 ? p.total - e : 4;
+    float v[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    if constexpr (L::kWork == 1) {
+#pragma unroll
+      for (int c = 0; c < 4; ++c) v[c] = lin_index_value(e + c);
+    } else {
+      const auto dm = p.div_m.divmod(e);
+      uint32_t i = dm.div, j = dm.mod;
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        if (c < count) v[c] = pair(a, b, p, staged_ok, i, j);
+        if (++j == p.m) j = 0, ++i;  // M == 1: every element a new row
+      }
+    }
+    if (p.vec_store && count == 4) {
+      store4<L::kStore>(out + e, v[0], v[1], v[2], v[3]);
+    } else {
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        if (c < count) out[e + c] = v[c];
+      }
+    }
+  }
+
+  static __device__ __forceinline__ void unit(float* __restrict__ out, const scalar_t* __restrict__ a,
+                                              const scalar_t* __restrict__ b, const LinParams& p, bool staged_ok,
+                                              uint32_t u) {
+    if constexpr (kFast) {
+      fast_unit(out, a, b, p, staged_ok, u);
+    } else {
+      general_unit(out, a, b, p, staged_ok, u);
+    }
+  }
+};
+
+// Cols 1 and 2: column j's IouBox into its group (5 float4 x1, y1, x2, y2, area, then, with
+// flags, a word of 4 flag bytes)
+template <int kGroup>
+__device__ __forceinline__ void lin_put_column(float4* groups, uint32_t j, const IouBox& box, bool ok) {
+  float* g = reinterpret_cast<float*>(groups + (j >> 2) * kGroup) + (j & 3);
+  g[0] = box.x1, g[4] = box.y1, g[8] = box.x2, g[12] = box.y2, g[16] = box.area;
+  if constexpr (kGroup == 6) reinterpret_cast<uint8_t*>(g + 20 - (j & 3))[j & 3] = ok ? 1 : 0;
+}
+
+// the prep scratch of Cols 2: a thread a row (n) or a column (m rounded up to 4: the padding
+// repeats the last column, its flag 1, so that a fast unit never reads an unwritten byte)
+template <typename scalar_t>
+__global__ void __launch_bounds__(256) lin_prep_kernel(const scalar_t* __restrict__ a, const scalar_t* __restrict__ b,
+                                                       LinParams p, LinRecord* rows, float4* columns) {
+  const uint32_t g = blockIdx.x * blockDim.x + threadIdx.x;
+  bool ok = true;
+  if (g < p.n) {
+    const IouBox box = lin_box<false>(a, g, p.row_stride1, p.column_stride1, p.format, ok);
+    rows[g] = {make_float4(box.x1, box.y1, box.x2, box.y2), box.area, ok ? 1.0f : 0.0f, 0.0f, 0.0f};
+  } else if (g - p.n < (p.m + 3) / 4 * 4) {
+    const uint32_t j = g - p.n;
+    const IouBox box = lin_box<false>(b, j < p.m ? j : p.m - 1, p.row_stride2, p.column_stride2, p.format, ok);
+    lin_put_column<6>(columns, j, box, ok || j >= p.m);
+  }
+}
+
+template <class L, bool kFast, bool kBoxVec, typename scalar_t>
+__global__ void __launch_bounds__(L::kThreads, L::kMinBlocks) lin_iou_kernel(float* __restrict__ out,
+                                                                            const scalar_t* __restrict__ a,
+                                                                            const scalar_t* __restrict__ b,
+                                                                            LinParams p) {
+  using Ops = LinOps<L, kFast, kBoxVec, scalar_t>;
+  constexpr uint32_t kT = L::kThreads, kU = L::kUnits;
+  bool staged_ok = true;
+  if constexpr (L::kWork == 0 && L::kCols == 1) {
+    bool ok = true;
+    for (uint32_t j = threadIdx.x; j < p.m; j += kT) {
+      bool box_ok = true;
+      const IouBox box = lin_box<kBoxVec>(b, j, p.row_stride2, p.column_stride2, p.format, box_ok);
+      ok = ok & box_ok;
+      lin_put_column<5>(lin_shared, j, box, box_ok);
+    }
+    staged_ok = __syncthreads_and(ok);
+  }
+  if constexpr (L::kOrder == 0) {
+    const uint32_t first = blockIdx.x * (kT * kU);
+    const uint32_t u0 = first + threadIdx.x;
+    if (first + kT * kU <= p.units) {
+#pragma unroll
+      for (uint32_t c = 0; c < kU; ++c) Ops::unit(out, a, b, p, staged_ok, u0 + c * kT);
+    } else {
+#pragma unroll
+      for (uint32_t c = 0; c < kU; ++c) {
+        if (u0 + c * kT < p.units) Ops::unit(out, a, b, p, staged_ok, u0 + c * kT);
+      }
+    }
+  } else {
+    const uint32_t g = gridDim.x * kT;
+    for (uint32_t u0 = blockIdx.x * kT + threadIdx.x; u0 < p.units; u0 += kU * g) {
+      if (u0 + (kU - 1) * g < p.units) {
+#pragma unroll
+        for (uint32_t c = 0; c < kU; ++c) Ops::unit(out, a, b, p, staged_ok, u0 + c * g);
+      } else {
+#pragma unroll
+        for (uint32_t c = 0; c < kU; ++c) {
+          if (u0 + c * g < p.units) Ops::unit(out, a, b, p, staged_ok, u0 + c * g);
+        }
+      }
+    }
+  }
+}
+
 // --- host side ------------------------------------------------------------------------------
 
 static int sm_count() {
@@ -562,6 +899,134 @@ struct Launcher<ProdTag<kStore, kRows>> {
   static constexpr int kThreads = prod::kThreads;
 };
 
+// --- lin: host side -------------------------------------------------------------------------
+
+constexpr int kLinSharedMax = 110 * 1024;  // Cols 1 stages M <= 5632 columns (20 B each), else takes Cols 0
+
+// The prep scratch: one buffer per translation unit, grown (never while a stream captures a
+// graph: the checks and every timing's warm-up run first, at the same sizes).
+[[maybe_unused]] static char* lin_scratch(size_t bytes, cudaStream_t stream, int* error) {
+  static char* ptr = nullptr;
+  static size_t capacity = 0;
+  if (bytes <= capacity) return ptr;
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  cudaStreamIsCapturing(stream, &capture);
+  if (capture != cudaStreamCaptureStatusNone) {
+    *error = -3;
+    return nullptr;
+  }
+  if (ptr) {
+    cudaDeviceSynchronize();  // earlier launches may still read it
+    cudaFree(ptr);
+  }
+  const size_t want = std::max<size_t>({bytes, 2 * capacity, size_t(4) << 20});
+  if (cudaMalloc(&ptr, want) != cudaSuccess) {
+    ptr = nullptr, capacity = 0;
+    *error = -4;
+    return nullptr;
+  }
+  capacity = want;
+  return ptr;
+}
+
+template <class L, bool kFast, bool kBoxVec, typename scalar_t>
+int lin_go(float* out, const scalar_t* a, const scalar_t* b, const LinParams& p, size_t shared_bytes,
+           cudaStream_t stream, int* grid_out) {
+  auto kernel = lin_iou_kernel<L, kFast, kBoxVec, scalar_t>;
+  if constexpr (L::kWork == 0 && L::kCols == 1) {
+    static const cudaError_t set =
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kLinSharedMax);
+    if (set != cudaSuccess) return static_cast<int>(set);
+  }
+  constexpr int64_t kT = L::kThreads, kU = L::kUnits;
+  int64_t blocks = (static_cast<int64_t>(p.units) + kT * kU - 1) / (kT * kU);
+  if constexpr (L::kOrder == 1) {  // the resident blocks (each thread at least one unit)
+    int per_sm = 0;
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, L::kThreads, shared_bytes) != cudaSuccess ||
+        per_sm < 1)
+      per_sm = 1;
+    blocks = std::min<int64_t>((static_cast<int64_t>(p.units) + kT - 1) / kT,
+                               static_cast<int64_t>(per_sm) * sm_count());
+  }
+  grid_out[0] = static_cast<int>(blocks), grid_out[1] = 1, grid_out[2] = 1;
+  kernel<<<static_cast<unsigned>(blocks), L::kThreads, shared_bytes, stream>>>(out, a, b, p);
+  return static_cast<int>(cudaGetLastError());
+}
+
+template <class L, typename scalar_t>
+int launch_lin(float* out, const void* a_ptr, const void* b_ptr, const Layout& l, int format, cudaStream_t stream,
+               int* grid_out) {
+  grid_out[0] = grid_out[1] = grid_out[2] = 0;
+  const int64_t total = l.n * l.m;
+  if (l.batch <= 0 || total == 0) return 0;
+  if (total > INT32_MAX - 4 || l.batch != 1) {  // the divider's range, one batch: the production kernel
+    const bool vs = (l.m * 4) % 16 == 0 && reinterpret_cast<uintptr_t>(out) % 16 == 0;
+    constexpr int kStore = L::kStore == 0 ? 0 : 1;
+    return vs ? launch_prod<kStore, 2, true, scalar_t>(out, a_ptr, b_ptr, l, format, 0, stream, grid_out)
+              : launch_prod<kStore, 2, false, scalar_t>(out, a_ptr, b_ptr, l, format, 0, stream, grid_out);
+  }
+  const auto* a = static_cast<const scalar_t*>(a_ptr);
+  const auto* b = static_cast<const scalar_t*>(b_ptr);
+  LinParams p{};
+  p.n = static_cast<uint32_t>(l.n), p.m = static_cast<uint32_t>(l.m), p.total = static_cast<uint32_t>(total);
+  p.units = static_cast<uint32_t>((total + 3) / 4);
+  p.div_m = LinDivider(p.m);
+  p.row_stride1 = l.row_stride1, p.column_stride1 = l.column_stride1;
+  p.row_stride2 = l.row_stride2, p.column_stride2 = l.column_stride2;
+  p.format = static_cast<BoxFormat>(format);
+  p.vec_store = reinterpret_cast<uintptr_t>(out) % 16 == 0;
+  const bool fast = p.vec_store && l.m % 4 == 0;
+  const size_t groups = static_cast<size_t>((l.m + 3) / 4);
+  size_t shared_bytes = 0;
+  if constexpr (L::kWork == 0 && L::kCols == 1) {
+    shared_bytes = groups * L::kGroup * sizeof(float4);
+    if (shared_bytes > static_cast<size_t>(kLinSharedMax)) {  // too many columns to stage: inline
+      return launch_lin<Lin<L::kUnits, L::kThreads, L::kOrder, L::kStore, L::kWork, 0>, scalar_t>(
+          out, a_ptr, b_ptr, l, format, stream, grid_out);
+    }
+  }
+  if constexpr (L::kWork == 0 && L::kCols == 2) {
+    const size_t row_bytes = static_cast<size_t>(l.n) * sizeof(LinRecord);
+    const size_t bytes = row_bytes + groups * L::kGroup * sizeof(float4);
+    if (bytes > (size_t(1) << 30)) {  // more scratch than an experiment should take: inline
+      return launch_lin<Lin<L::kUnits, L::kThreads, L::kOrder, L::kStore, L::kWork, 0>, scalar_t>(
+          out, a_ptr, b_ptr, l, format, stream, grid_out);
+    }
+    int error = 0;
+    char* s = lin_scratch(bytes, stream, &error);
+    if (!s) return error;
+    p.rows = reinterpret_cast<const LinRecord*>(s);
+    p.columns = reinterpret_cast<const float4*>(s + row_bytes);
+    const int64_t prep_blocks = (l.n + static_cast<int64_t>(groups) * 4 + 255) / 256;
+    lin_prep_kernel<scalar_t><<<static_cast<unsigned>(prep_blocks), 256, 0, stream>>>(
+        a, b, p, reinterpret_cast<LinRecord*>(s), reinterpret_cast<float4*>(s + row_bytes));
+  }
+  if constexpr (std::is_same_v<scalar_t, float> && L::kWork == 0 && L::kCols != 2) {
+    const auto aligned = [](const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; };
+    const bool box_vec = format == static_cast<int>(BoxFormat::XYXY) && aligned(a) && aligned(b) &&
+        l.row_stride1 == 4 && l.column_stride1 == 1 && l.row_stride2 == 4 && l.column_stride2 == 1;
+    if (box_vec) {
+      return fast ? lin_go<L, true, true>(out, a, b, p, shared_bytes, stream, grid_out)
+                  : lin_go<L, false, true>(out, a, b, p, shared_bytes, stream, grid_out);
+    }
+  }
+  return fast ? lin_go<L, true, false>(out, a, b, p, shared_bytes, stream, grid_out)
+              : lin_go<L, false, false>(out, a, b, p, shared_bytes, stream, grid_out);
+}
+
+template <int U, int T, int O, int S, int W, int C>
+struct Launcher<Lin<U, T, O, S, W, C>> {
+  using L = Lin<U, T, O, S, W, C>;
+  template <bool vs, typename scalar_t>  // vs: the tile kernels' rule; lin decides its own (launch_lin)
+  static int go(float* out, const void* a, const void* b, const Layout& l, int format, int /*rows_per_block*/,
+                cudaStream_t stream, int* grid_out) {
+    return launch_lin<L, scalar_t>(out, a, b, l, format, stream, grid_out);
+  }
+  template <bool vs>  // the kernel of contiguous xyxy float boxes, M % 4 == 0
+  static auto kernel() { return lin_iou_kernel<L, true, W == 0 && C != 2, float>; }
+  static constexpr int kThreads = T;
+};
+
 template <class V>
 int launch_variant(int half, float* out, const void* a, const void* b, const Layout& l, int format,
                    int rows_per_block, cudaStream_t stream, int* grid_out) {
@@ -594,6 +1059,7 @@ int attributes(int* out) {
 // MinBlocks, Store, Work, WX, WY, Interleave>) // what it changes
 // or EXP_IOU_VARIANT(name, ProdTag<Store, RowsPerIter>) (the production kernel,
 // copied, with that store and that many rows an iteration)
+// or EXP_IOU_VARIANT(name, Lin<Units, Threads, Order, Store, Work, Cols>) (linear order)
 // (scripts/exp_box_iou_variants.py reads these lines). EXP_IOU_GROUP g of
 // EXP_IOU_GROUPS (-D on the command line) makes this translation unit hold the
 // g-th, g+GROUPS-th, ... of them, so that they can be compiled in parallel;
@@ -726,6 +1192,60 @@ EXP_IOU_VARIANT(cols2_occ8_rows4_plain, Variant<2, 4, 8, 0, 0, 1, 8, false>)  //
 #endif
 #if EXP_IOU_IN_GROUP(36)
 EXP_IOU_VARIANT(cols2_occ6_rows4, Variant<2, 4, 6, 1, 0, 1, 8, false>)  // 2 columns, 4 rows an iteration, <= 40 registers
+#endif
+#if EXP_IOU_IN_GROUP(37)
+EXP_IOU_VARIANT(lin_store_only, Lin<1, 128, 0, 1, 1, 0>)  // linear order, fill_'s grid (128 threads, one float4 a thread, one block per 512 outputs), __stcs of a value from the index: the ceiling of the order
+#endif
+#if EXP_IOU_IN_GROUP(38)
+EXP_IOU_VARIANT(lin_store_only_plain, Lin<1, 128, 0, 0, 1, 0>)  // lin_store_only, plain stores (fill_'s kernel, nearly)
+#endif
+#if EXP_IOU_IN_GROUP(39)
+EXP_IOU_VARIANT(lin_store_only_u4, Lin<4, 256, 0, 1, 1, 0>)  // lin_store_only, 256 threads, 4 float4s a thread at stride blockDim (a block writes 16 KB)
+#endif
+#if EXP_IOU_IN_GROUP(40)
+EXP_IOU_VARIANT(lin_store_only_gs, Lin<4, 256, 1, 1, 1, 0>)  // lin_store_only on a grid of resident blocks, grid-stride (4 float4s an iteration at stride gridDim x blockDim)
+#endif
+#if EXP_IOU_IN_GROUP(41)
+EXP_IOU_VARIANT(lin_store_only_gs_plain, Lin<4, 256, 1, 0, 1, 0>)  // lin_store_only_gs, plain stores
+#endif
+#if EXP_IOU_IN_GROUP(42)
+EXP_IOU_VARIANT(lin, Lin<1, 256, 0, 1, 0, 0>)  // IoU in linear order: float4 unit u -> row 4u / M (IntDivider), 4 columns; row and column boxes loaded and tested inline; 256 threads, one unit a thread
+#endif
+#if EXP_IOU_IN_GROUP(43)
+EXP_IOU_VARIANT(lin_plain, Lin<1, 256, 0, 0, 0, 0>)  // lin, plain stores
+#endif
+#if EXP_IOU_IN_GROUP(44)
+EXP_IOU_VARIANT(lin_u2, Lin<2, 256, 0, 1, 0, 0>)  // lin, 2 units a thread (stride blockDim)
+#endif
+#if EXP_IOU_IN_GROUP(45)
+EXP_IOU_VARIANT(lin_u4, Lin<4, 256, 0, 1, 0, 0>)  // lin, 4 units a thread (stride blockDim)
+#endif
+#if EXP_IOU_IN_GROUP(46)
+EXP_IOU_VARIANT(lin_t512_u2, Lin<2, 512, 0, 1, 0, 0>)  // lin, 512 threads, 2 units a thread
+#endif
+#if EXP_IOU_IN_GROUP(47)
+EXP_IOU_VARIANT(lin_gs, Lin<2, 256, 1, 1, 0, 0>)  // lin on a grid of resident blocks, grid-stride, 2 units an iteration
+#endif
+#if EXP_IOU_IN_GROUP(48)
+EXP_IOU_VARIANT(lin_smem_gs, Lin<1, 512, 1, 1, 0, 1>)  // lin_gs with every column's IouBox staged once a block in shared memory (groups of 4 columns, 20 B a column; M <= 5632, else lin_gs), 512 threads, 1 unit an iteration
+#endif
+#if EXP_IOU_IN_GROUP(49)
+EXP_IOU_VARIANT(lin_smem_gs_u2, Lin<2, 512, 1, 1, 0, 1>)  // lin_smem_gs, 2 units an iteration
+#endif
+#if EXP_IOU_IN_GROUP(50)
+EXP_IOU_VARIANT(lin_prep, Lin<1, 256, 0, 1, 0, 2>)  // lin with rows' and columns' IouBox and range flag precomputed by a first kernel (scratch; the unit: 2 + 6 loads, no geometry)
+#endif
+#if EXP_IOU_IN_GROUP(51)
+EXP_IOU_VARIANT(lin_prep_plain, Lin<1, 256, 0, 0, 0, 2>)  // lin_prep, plain stores
+#endif
+#if EXP_IOU_IN_GROUP(52)
+EXP_IOU_VARIANT(lin_prep_u4, Lin<4, 256, 0, 1, 0, 2>)  // lin_prep, 4 units a thread
+#endif
+#if EXP_IOU_IN_GROUP(53)
+EXP_IOU_VARIANT(lin_prep_t128_u2, Lin<2, 128, 0, 1, 0, 2>)  // lin_prep, 128 threads, 2 units a thread
+#endif
+#if EXP_IOU_IN_GROUP(54)
+EXP_IOU_VARIANT(lin_prep_gs, Lin<2, 256, 1, 1, 0, 2>)  // lin_prep on a grid of resident blocks, grid-stride, 2 units an iteration
 #endif
 // clang-format on
 

@@ -13,12 +13,15 @@ the output's size in the same run.
     python3 scripts/exp_box_iou_variants.py --dry-run        # no GPU: arguments, variants, imports
     python3 scripts/exp_box_iou_variants.py --build-only     # build the shared object (no GPU needed)
     python3 scripts/exp_box_iou_variants.py --configs prod base wide_plain@rows16
+    python3 scripts/exp_box_iou_variants.py --only '^(prod|rows1|base|store_only|lin.*)$' --ncu
 
 A config is a variant name, optionally @rowsN: N rows a block (several waves) instead of
 the production grid (one that fills whole waves of resident blocks). "native" is torchops'
 own kernel (torchops.ops.box_iou(backend="native")), when the library is built with CUDA.
 Store-only variants (one FADD a pair) are not IoU: they are only checked for writing every
-element, and give the ceiling of their grid and stores.
+element, and give the ceiling of their grid and stores. The lin* variants write the output in
+linear address order, as fill_ does (Lin<...> in the .cu; @rowsN does not apply to them); the
+lin_prep* ones launch two kernels a call (a prep kernel, then the IoU kernel), both timed.
 """
 
 from __future__ import annotations
@@ -178,8 +181,26 @@ class Library:
         return grid[0], grid[1], grid[2]
 
 
+LIN_MANGLED = re.compile(r"LinILi(\d+)ELi(\d+)ELi(\d+)ELi(\d+)ELi(\d+)ELi(\d+)EEELb(\d)ELb(\d)E(\w+?)E")
+
+
+def lin_fields(template: str) -> tuple[str, ...] | None:
+    """Lin<Units, Threads, Order, Store, Work, Cols> -> its six fields (strings), else None."""
+    m = re.fullmatch(r"Lin<\s*(\d+),\s*(\d+),\s*(\d+),\s*(\d+),\s*(\d+),\s*(\d+)\s*>", template)
+    return m.groups() if m else None
+
+
+def kernels_per_launch(name: str) -> int:
+    """Kernels one call of a config launches: 2 for the lin prep variants (prep, then the kernel)."""
+    template = dict((v[0], v[1]) for v in variants()).get(name, "")
+    f = lin_fields(template)
+    return 2 if f and f[4] == "0" and f[5] == "2" else 1
+
+
 def sass_summary(lib_path: Path) -> dict[str, str]:
-    """Variant name -> 'N.NN instr/output, k LDL/STL' of its in-range loop (float, vector stores)."""
+    """Variant name -> 'N.NN instr/output, k LDL/STL' of its in-range loop (float, vector stores).
+    lin* variants: the cheapest in-range path of their fast kernel (exp_sass_loops.hot_path: the
+    grid-stride loop's body, or a thread's whole path where it writes a fixed number of units)."""
     sys.path.insert(0, str(ROOT / "scripts"))
     try:
         import exp_sass_loops as sl
@@ -188,6 +209,19 @@ def sass_summary(lib_path: Path) -> dict[str, str]:
     except (Exception, SystemExit) as e:  # noqa: BLE001
         log(f"SASS analysis skipped: {e}")
         return {}
+    try:
+        hot = sl.analyze_hot(str(lib_path))
+    except (Exception, SystemExit) as e:  # noqa: BLE001
+        hot = {}
+        log(f"SASS hot paths skipped: {e}")
+    lin_hot = {}
+    for mangled, hp in hot.items():  # the float, fast (M % 4 == 0) kernel; its box loads as launched
+        m = LIN_MANGLED.search(mangled)
+        if m and hp and m.group(7) == "1" and m.group(9) == "f":
+            fields = m.groups()[:6]
+            box_vec = "1" if fields[4] == "0" and fields[5] != "2" else "0"
+            if m.group(8) == box_vec:
+                lin_hot[fields] = hp
     by_params = {}
     for mangled, loops in found.items():
         m = sl.VARIANT_MANGLED.search(mangled)
@@ -198,6 +232,13 @@ def sass_summary(lib_path: Path) -> dict[str, str]:
             by_params[("prod", p.group(1), p.group(2))] = loops
     out = {}
     for name, template, _ in variants():
+        lin = lin_fields(template)
+        if lin:
+            hp = lin_hot.get(lin)
+            if hp:
+                where = "loop" if hp["loop"] else "thread"
+                out[name] = f"{hp['per_element']:5.2f} instr/output {hp['local']:2d} LDL/STL ({where} path)"
+            continue
         p = re.fullmatch(r"ProdTag<(\d+),\s*(\d+)>", template)
         if p:
             key = ("prod", p.group(1), p.group(2))
@@ -327,9 +368,12 @@ def run_ncu(args, configs: list[str], out_dir: Path) -> None:
         log("ncu: not found, skipped")
         return
     csv_path = out_dir / "exp_box_iou_ncu.csv"
-    kernels = "regex:FillFunctor|exp_iou_kernel|prod_iou_kernel|pairwise_iou_kernel"
+    kernels = "regex:FillFunctor|exp_iou_kernel|prod_iou_kernel|pairwise_iou_kernel|lin_iou_kernel|lin_prep_kernel"
+    labels = ["fill_"]
+    for c in configs:
+        labels += ([f"{c}:prep"] if c != "native" and kernels_per_launch(parse_config(c)[0]) == 2 else []) + [c]
     cmd = [ncu, "--clock-control", "none", "--target-processes", "all", "--kernel-name-base", "demangled",
-           "--kernel-name", kernels, "--launch-count", str(len(configs) + 1),
+           "--kernel-name", kernels, "--launch-count", str(len(labels)),
            *(x for s in NCU_SECTIONS for x in ("--section", s)), "--csv", "--page", "raw",
            "--log-file", str(csv_path), sys.executable, str(Path(__file__).resolve()), "--profile-one",
            ",".join(configs), "--profile-size", args.profile_size, "--build-dir", str(args.build_dir),
@@ -344,7 +388,7 @@ def run_ncu(args, configs: list[str], out_dir: Path) -> None:
         print(proc.stdout[-3000:], proc.stderr[-3000:])
     log(f"ncu: rc {proc.returncode}; full CSV in {csv_path}")
     text = (csv_path.read_text() if csv_path.exists() else "") + "\n" + proc.stdout
-    summarize_ncu(text, ["fill_", *configs], args.profile_size)
+    summarize_ncu(text, labels, args.profile_size)
 
 
 def summarize_ncu(text: str, labels: list[str], size: str = "") -> None:
@@ -497,6 +541,47 @@ def self_test() -> None:
                 first, count = y * per + min(y, extra), per + (1 if y < extra else 0)
                 rows += [first + i for i in range(count)]
         assert sorted(rows) == list(range(n)), (n, wy, splits, interleave)
+    # lin: ATen's IntDivider<uint32_t> (32-bit arithmetic as on the GPU), the general unit's
+    # (i, j) walk, and every unit written exactly once by either order
+    def divider(d: int) -> tuple[int, int]:
+        shift = next(s for s in range(32) if (1 << s) >= d)
+        return ((1 << 32) * ((1 << shift) - d)) // d + 1, shift
+
+    divisors = [1, 2, 3, 4, 5, 7, 64, 2000, 3001, 4000, 65535, 2**31 - 1]
+    for d in divisors + [rng.randint(1, 2**31 - 1) for _ in range(300)]:
+        m1, shift = divider(d)
+        assert 0 < m1 < 2**32, d
+        for e in [0, 1, d - 1, d, d + 1, 2**31 - 4, 2**31 - 1] + [rng.randint(0, 2**31 - 1) for _ in range(50)]:
+            t = (e * m1) >> 32
+            assert ((t + e) & 0xFFFFFFFF) >> shift == e // d, (d, e)
+    for _ in range(3000):
+        n, m = rng.randint(1, 300), rng.choice([1, 2, 3, 4, 5, 7, 8, 12, 63, 64, rng.randint(1, 300)])
+        total = n * m
+        units = (total + 3) // 4
+        u = rng.randrange(units)
+        e = 4 * u
+        i, j = divmod(e, m)
+        for c in range(min(4, total - e)):  # general_unit's walk
+            assert (i, j) == divmod(e + c, m), (n, m, u, c)
+            j += 1
+            if j == m:
+                j, i = 0, i + 1
+        t, k = rng.choice([128, 256, 512]), rng.choice([1, 2, 4])
+        seen = []
+        blocks = (units + t * k - 1) // (t * k)  # order 0
+        for b in range(blocks):
+            first = b * t * k
+            seen += [first + c * t + x for x in range(t) for c in range(k) if first + c * t + x < units]
+        assert sorted(seen) == list(range(units)), ("order 0", n, m, t, k)
+        grid = min((units + t - 1) // t, rng.randint(1, 64))  # order 1
+        seen = []
+        for b in range(grid):
+            for x in range(t):
+                u0 = b * t + x
+                while u0 < units:
+                    seen += [u0 + c * grid * t for c in range(k) if u0 + c * grid * t < units]
+                    u0 += k * grid * t
+        assert sorted(seen) == list(range(units)), ("order 1", n, m, t, k, grid)
     sample = "\n".join([
         '==PROF== Connected',
         '"ID","Kernel Name","gpu__time_duration.sum","smsp__average_warps_issue_stalled_wait_per_issue_active.ratio"',
@@ -513,6 +598,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", nargs="+", help="configs to check and time (default: native, every variant, "
                         "the @rows extras, prod again at the end)")
+    parser.add_argument("--only", metavar="REGEX", help="keep only the configs (default list or --configs) "
+                        "that REGEX matches (re.search), e.g. '^(prod|rows1|base|store_only|lin.*)$'")
     parser.add_argument("--sizes", nargs="+", default=["4000x4000", "20000x2000", "1237x3001"])
     parser.add_argument("--time-sizes", nargs="+", default=["4000x4000", "20000x2000"], help="sizes timed")
     parser.add_argument("--dtypes", nargs="+", default=["float32", "float16"])
@@ -524,7 +611,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--no-check", action="store_true")
     parser.add_argument("--ncu", action="store_true", help="then profile native, prod, the fastest checked "
-                        "variant and the store-only ceiling with ncu (one launch each)")
+                        "variant (and the fastest lin* and tile one) and the fastest store-only ceiling (and the "
+                        "fastest lin* and tile one) with ncu (one launch each)")
     parser.add_argument("--ncu-configs", nargs="+", help="configs for --ncu instead of the automatic choice")
     parser.add_argument("--ncu-timeout", type=int, default=150)
     parser.add_argument("--profile-size", default="4000x4000")
@@ -542,6 +630,13 @@ def main() -> None:
     all_variants = variants()
     names = [v[0] for v in all_variants]
     configs = args.configs or ["native", *names, *EXTRA_CONFIGS, "prod"]
+    if args.only:
+        try:
+            configs = [c for c in configs if re.search(args.only, c)]
+        except re.error as e:
+            parser.error(f"--only {args.only!r}: {e}")
+        if not configs:
+            parser.error(f"--only {args.only!r} matches no config")
     for c in configs + (args.ncu_configs or []):
         name, _ = parse_config(c)
         if name != "native" and name not in names:
@@ -565,7 +660,8 @@ def main() -> None:
         for name, template, what in all_variants:
             print(f"  {name:24} {template:44} {what}")
         print(f"configs: {' '.join(configs)}")
-        print(f"check sizes {args.sizes} x {args.dtypes} x {args.kinds} (+ mixed/xywh/cxcywh at the last size); "
+        print(f"check sizes {args.sizes} x {args.dtypes} x {args.kinds} (+ mixed/xywh/cxcywh at the last size, "
+              f"+ lin's corners: mixed at 400x64, misaligned outputs, tiny shapes); "
               f"time {args.time_sizes} x {args.time_dtypes} x {args.time_kinds}")
         print(f"torch {torch.__version__}, CUDA available: {torch.cuda.is_available()}; nvcc: {find_nvcc()}; "
               f"torch include: {torch_include()}; ncu: {ncu_binary()}")
@@ -623,18 +719,25 @@ def main() -> None:
     failures: dict[str, list[str]] = {c: [] for c in configs}
     if not args.no_check:
         log("checks against the eager reference")
-        cases = [(size, dtype, kind, "xyxy") for size in args.sizes for dtype in args.dtypes for kind in args.kinds]
+        cases = [(size, dtype, kind, "xyxy", 0) for size in args.sizes for dtype in args.dtypes for kind in args.kinds]
         last = args.sizes[-1]
-        cases += [(last, dtype, "mixed", "xyxy") for dtype in args.dtypes]
-        cases += [(last, "float32", "overlapping", f) for f in ("xywh", "cxcywh")]
-        cases += [(last, "float16", "mixed", f) for f in ("xywh", "cxcywh")]
-        for size, dtype_name, kind, fmt in cases:
+        cases += [(last, dtype, "mixed", "xyxy", 0) for dtype in args.dtypes]
+        cases += [(last, "float32", "overlapping", f, 0) for f in ("xywh", "cxcywh")]
+        cases += [(last, "float16", "mixed", f, 0) for f in ("xywh", "cxcywh")]
+        # the lin kernels' corners: out-of-range boxes where M % 4 == 0 (their fast kernel's
+        # general units), outputs 4 bytes off 16-byte alignment (scalar stores), tiny and
+        # M < 4 shapes (units straddling several rows, fewer units than threads)
+        cases += [("400x64", "float32", "mixed", "xyxy", 0), ("400x64", "float16", "mixed", "xywh", 0)]
+        cases += [(last, "float32", "mixed", "xyxy", 1), ("400x64", "float32", "overlapping", "xyxy", 3)]
+        cases += [(size, "float32", "overlapping", "xyxy", 0) for size in ("1x1", "3x1", "1x3", "5x2", "37x5", "2x8")]
+        cases += [("37x5", "float16", "overlapping", "cxcywh", 0)]
+        for size, dtype_name, kind, fmt, offset in cases:
             n, m = (int(v) for v in size.split("x"))
             dtype = getattr(torch, dtype_name)
             a = in_format(boxes(n, kind, 0, dtype), fmt).contiguous()
             b = in_format(boxes(m, kind, 1, dtype), fmt).contiguous()
             expected = ops.box_iou(a, b, fmt=fmt, backend="eager")
-            out = torch.empty(n, m, device="cuda")
+            out = torch.empty(n * m + offset, device="cuda")[offset:].view(n, m)  # offset: elements off alignment
             for config in configs:
                 out.fill_(float("nan"))  # poison: every element must be written
                 got = run(config, out, a, b, fmt)
@@ -646,7 +749,8 @@ def main() -> None:
                     bad = same_values(got, expected)
                     what = "differ"
                 if bad:
-                    failures[config].append(f"{size} {dtype_name} {kind} {fmt}: {bad} {what}")
+                    failures[config].append(f"{size} {dtype_name} {kind} {fmt}{' +' + str(offset) if offset else ''}: "
+                                            f"{bad} {what}")
             del expected, out, a, b
         bad_configs = [c for c in configs if failures[c]]
         log(f"checks: {len(cases)} cases x {len(configs)} configs; "
@@ -731,13 +835,22 @@ def main() -> None:
     if args.ncu:
         chosen = args.ncu_configs
         if not chosen:
-            chosen = (["native"] if has_native else []) + ["prod"]
-            if best and best.replace(" (again)", "") not in chosen:
-                chosen.append(best.replace(" (again)", ""))
+            chosen = (["native"] if "native" in configs else []) + (["prod"] if "prod" in configs else [])
             if first:
-                ceilings = [l for l in labels if "(again)" not in l and is_store_only(parse_config(l)[0]) and (l, first) in results]
-                if ceilings:
-                    chosen.append(min(ceilings, key=lambda l: results[(l, first)][0]))
+                timed = [l for l in labels if "(again)" not in l and (l, first) in results]
+                fastest = lambda ls: min(ls, key=lambda l: results[(l, first)][0]) if ls else None  # noqa: E731
+                lin = lambda l: parse_config(l)[0].startswith("lin")  # noqa: E731
+                checked = [l for l in timed if l != "native" and not is_store_only(parse_config(l)[0])
+                           and not failures.get(l)]
+                ceilings = [l for l in timed if is_store_only(parse_config(l)[0])]
+                # the fastest checked variant and the fastest ceiling, and of the other order
+                # (tile / linear) the fastest of each too, where it ran
+                picks = [fastest(checked), fastest([l for l in checked if lin(l)]),
+                         fastest([l for l in checked if not lin(l)]), fastest(ceilings),
+                         fastest([l for l in ceilings if lin(l)]), fastest([l for l in ceilings if not lin(l)])]
+                for c in picks:
+                    if c and c not in chosen:
+                        chosen.append(c)
         run_ncu(args, chosen, args.out_dir)
     log("done")
 

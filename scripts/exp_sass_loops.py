@@ -1,6 +1,7 @@
 """The hot loops of the box_iou experiment kernels, from their SASS (no GPU needed).
 
     python3 scripts/exp_sass_loops.py OBJECT_OR_SO [--cuobjdump PATH] [--filter REGEX]
+    python3 scripts/exp_sass_loops.py OBJECT_OR_SO --hot --filter lin_iou_kernel [-v]
 
 For every kernel in the object (cuobjdump -sass), finds the innermost loops (a
 backward branch and its target) that store vectors (STG.*.128 or STG.*.64) and prints,
@@ -8,7 +9,9 @@ per loop: instructions, vector stores, outputs per iteration (4 per STG.128,
 2 per STG.64), instructions per output element, MUFU, LDS, local-memory (LDL/STL:
 spills) and FCHK (the IEEE division's range check) counts. The loop of the
 in-range tiles is the one with MUFU and no FCHK (no MUFU at all in the
-store-only skeletons).
+store-only skeletons). --hot: the cheapest path that stores the most vectors without the
+division's slow path (hot_path(); for kernels whose in-range and general work share a loop body,
+or that have no loop: the lin* variants).
 """
 
 from __future__ import annotations
@@ -110,6 +113,101 @@ def fast_loop(found: list[dict]) -> dict | None:
     return found[0] if found and not any(lp["mufu"] for lp in found) else None
 
 
+BRANCH = re.compile(r"^(@!?U?P\w+\s+)?BRA(?:\.\w+)*\s+(?:!?U?P\d,\s*)?`?\(?\.?L?_?x?_?(0x[0-9a-f]+|[0-9]+)")
+
+
+def hot_path(code: list[tuple[int, str]]) -> dict | None:
+    """The cheapest path of a kernel that stores the most vectors and never divides the slow way
+    (no FCHK, no CALL: the in-range units), for kernels whose in-range and general pairs share a
+    loop body (the lin* variants). Paths run through the innermost loop that stores vectors (its
+    header to its backward branch), or, where no loop stores, from the entry to an EXIT (a kernel
+    whose threads write a fixed number of units: the count includes the prologue). Forward
+    branches only; a conditional branch goes either way; predicated instructions count as issued.
+    Returns the loop's figures as loops() does (instructions on the path, per output), or None."""
+    if not code:
+        return None
+    index = {addr: i for i, (addr, _) in enumerate(code)}
+
+    def target(text: str) -> int | None:
+        m = BRANCH.search(text)
+        if not m:
+            return None
+        v = m.group(2)
+        t = int(v, 16) if v.startswith("0x") else int(v)
+        return index.get(t)
+
+    # the innermost backward branch whose body stores a vector
+    loop = None
+    for i, (_, text) in enumerate(code):
+        t = target(text)
+        if t is None or t >= i:
+            continue
+        if any("STG" in code[k][1] and (".128" in code[k][1] or ".64 " in code[k][1]) for k in range(t, i + 1)):
+            if loop is None or (t >= loop[0] and i <= loop[1]):
+                loop = (t, i)
+    start, end = loop if loop else (0, len(code) - 1)
+    # best[i]: the best path from instruction i on, (-outputs, instructions, STG.128, STG.64, MUFU, LDS,
+    # LDL/STL): the most outputs, then the fewest instructions
+    zero = (0, 0, 0, 0, 0, 0, 0)
+    best: dict[int, tuple | None] = {}
+    after: dict[int, int | None] = {}  # the next instruction on the best path (None: the path's end)
+    for i in range(end, start - 1, -1):
+        text = code[i][1]
+        op = text.split()[1] if text.startswith("@") else text.split()[0]
+        if op.startswith(("FCHK", "CALL", "RET")):
+            best[i] = None
+            continue
+        conditional = text.startswith("@")
+        options = []
+        if loop and i == end:  # the backward branch: the iteration's end
+            options.append((zero, None))
+        elif op.startswith("EXIT"):
+            if not loop:
+                options.append((zero, None))
+            if conditional and i + 1 <= end:
+                options.append((best.get(i + 1), i + 1))
+        elif op.startswith("BRA"):
+            t = target(text)
+            if t is None:
+                best[i] = None
+                continue
+            if start <= t <= end and t > i:
+                options.append((best.get(t), t))
+            elif loop and t == start:
+                options.append((zero, None))  # continue
+            if (conditional or re.search(r"BRA(?:\.\w+)*\s+!?U?P\d,", text)) and i + 1 <= end:
+                options.append((best.get(i + 1), i + 1))
+        elif i + 1 <= end:
+            options.append((best.get(i + 1), i + 1))
+        options = [o for o in options if o[0] is not None]
+        if not options:
+            best[i] = None
+            continue
+        o, after[i] = min(options, key=lambda x: (x[0][0], x[0][1]))
+        s128 = int(op.startswith("STG") and ".128" in op)
+        s64 = int(op.startswith("STG") and ".64" in op)
+        best[i] = (o[0] - 4 * s128 - 2 * s64, o[1] + 1, o[2] + s128, o[3] + s64, o[4] + op.startswith("MUFU"),
+                   o[5] + op.startswith("LDS"), o[6] + op.startswith(("LDL", "STL")))
+    r = best.get(start)
+    if not r or r[0] == 0:
+        return None
+    path, i = [], start
+    while i is not None:
+        path.append(code[i])
+        i = after.get(i)
+    return {"path": path, "range": f"{code[start][0]:#06x}-{code[end][0]:#06x}" + ("" if loop else " (entry to EXIT)"),
+            "instructions": r[1], "stores": f"{r[2]} STG.128" + (f" + {r[3]} STG.64" if r[3] else ""),
+            "columns": -r[0], "per_element": r[1] / -r[0], "mufu": r[4], "lds": r[5], "local": r[6], "fchk": 0,
+            "loop": bool(loop)}
+
+
+def analyze_hot(obj: str, cuobjdump: str | None = None, name_filter: str = "lin_iou_kernel") -> dict[str, dict]:
+    """Mangled kernel name -> hot_path() of every kernel whose name matches name_filter."""
+    sass = subprocess.run([find_cuobjdump(cuobjdump), "-sass", obj], check=True, capture_output=True,
+                          text=True).stdout
+    return {name: hot_path(code) for name, code in kernels(sass).items() if re.search(name_filter, name)}
+
+
 VARIANT_MANGLED = re.compile(r"VariantILi(\d+)ELi(\d+)ELi(\d+)ELi(\d+)ELi(\d+)ELi(\d+)ELi(\d+)ELb(\d)EEELb(\d)E(\w+?)E")
 
 
@@ -118,7 +216,21 @@ def main() -> None:
     parser.add_argument("object")
     parser.add_argument("--cuobjdump")
     parser.add_argument("--filter", default="", help="regex on the mangled kernel name")
+    parser.add_argument("--hot", action="store_true", help="hot_path() instead of loops() (the lin* kernels: "
+                        "in-range and general units in one loop body); --hot -v prints the path")
+    parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args()
+    if args.hot:
+        for name, hp in analyze_hot(args.object, args.cuobjdump, args.filter or ".").items():
+            if not hp:
+                continue
+            print(f"{name}\n  path {hp['range']}: {hp['instructions']:4d} instr, {hp['stores']} ({hp['columns']} "
+                  f"outputs) -> {hp['per_element']:.2f} / output; MUFU {hp['mufu']}, LDS {hp['lds']}, "
+                  f"LDL/STL {hp['local']}")
+            if args.verbose:
+                for addr, text in hp["path"]:
+                    print(f"    {addr:05x}  {text}")
+        return
     for name, found in analyze(args.object, args.cuobjdump).items():
         if args.filter and not re.search(args.filter, name):
             continue
