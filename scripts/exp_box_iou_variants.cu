@@ -1114,6 +1114,9 @@ EXP_IOU_VARIANT(interleave, Variant<4, 2, 4, 1, 0, 1, 8, true>)  // base, rows i
 #endif
 #if EXP_IOU_IN_GROUP(10)
 EXP_IOU_VARIANT(interleave_plain, Variant<4, 2, 4, 0, 0, 1, 8, true>)  // interleave, plain stores
+EXP_IOU_VARIANT(interleave_store_only, Variant<4, 2, 4, 1, 1, 1, 8, true>)  // interleave, store-only: the ceiling of a compact band of rows written in 512-byte pieces
+EXP_IOU_VARIANT(wide_interleave, Variant<4, 2, 4, 1, 0, 8, 1, true>)  // wide, rows interleaved (a block writes 4 KB of a row; the grid one compact band)
+EXP_IOU_VARIANT(wide_interleave_store_only, Variant<4, 2, 4, 1, 1, 8, 1, true>)  // wide_interleave, store-only: its ceiling
 #endif
 #if EXP_IOU_IN_GROUP(11)
 EXP_IOU_VARIANT(rows1, Variant<4, 1, 4, 1, 0, 1, 8, false>)  // base, 1 row an iteration
