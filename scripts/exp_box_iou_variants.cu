@@ -1135,6 +1135,8 @@ EXP_IOU_VARIANT(occ6_rows1, Variant<4, 1, 6, 1, 0, 1, 8, false>)  // occ6, 1 row
 #endif
 #if EXP_IOU_IN_GROUP(16)
 EXP_IOU_VARIANT(occ8_rows1, Variant<4, 1, 8, 1, 0, 1, 8, false>)  // <= 32 registers (100% occupancy), 1 row an iteration
+EXP_IOU_VARIANT(occ6_store_only, Variant<4, 2, 6, 1, 1, 1, 8, false>)  // store_only at 6 blocks an SM (75% occupancy): does the ceiling follow the resident warps?
+EXP_IOU_VARIANT(occ8_store_only, Variant<4, 1, 8, 1, 1, 1, 8, false>)  // store_only, 1 row an iteration, 8 blocks an SM (100% occupancy)
 #endif
 #if EXP_IOU_IN_GROUP(17)
 EXP_IOU_VARIANT(cols8, Variant<8, 1, 4, 1, 0, 1, 8, false>)  // 8 columns a thread (2 x 16 B stores), 1 row an iteration
